@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh clone:
+#   make run   - create .venv, install, fetch models, build the index and intent model, serve
+#   make test  - the same set-up, then the test suite
+VENV ?= .venv
+PYTHON ?= python3
+# The pinned CPU build; a plain `torch` requirement would pull a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.supportbot-installed
+
+.PHONY: install setup run test bench-intents clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Each step is a no-op when its output is already up to date.
+setup: install
+	$(BIN)/supportbot models fetch
+	$(BIN)/supportbot kb build
+	$(BIN)/supportbot train intents
+
+run: setup
+	$(BIN)/supportbot serve --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf var .pytest_cache

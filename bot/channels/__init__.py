@@ -1,0 +1,1 @@
+"""Channels adapt an outside transport (WebSocket widget, later the helpdesk) to the dialogue manager."""

@@ -1,0 +1,184 @@
+"""The ``supportbot`` command line.
+
+Training and evaluation commands import the ``training`` package inside their functions:
+the server's import graph (``bot.app`` and below) never includes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.errors import SupportbotError
+from bot.settings import Settings
+from knowledge.errors import KnowledgeError
+
+app = typer.Typer(help="supportbot: a customer-service chatbot backend.", no_args_is_help=True)
+models_app = typer.Typer(help="Model assets.", no_args_is_help=True)
+kb_app = typer.Typer(help="The knowledge base.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate models on labelled files.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(kb_app, name="kb")
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+
+# Status goes to stderr so that `--json` output on stdout stays machine-readable.
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _embedder(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.runtime import make_embedder
+
+    return make_embedder(settings)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Serve the WebSocket chat, health, readiness, metrics and the demo widget."""
+    import uvicorn
+
+    from bot.app import create_app
+
+    settings = Settings()
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = settings.model_copy(update=overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console.print(f"serving on http://{settings.host}:{settings.port} (chat at /ws/chat)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@models_app.command("fetch")
+def models_fetch() -> None:
+    """Check the embedder and fetch + convert the generator base (a no-op when present)."""
+    from bot.assets import embedder_location, fetch_generator
+
+    settings = Settings()
+    for result in (embedder_location(settings), fetch_generator(settings)):
+        state = "already present" if result.already_present else "fetched"
+        console.print(f"{result.name}: {state} at {result.path}")
+
+
+@kb_app.command("build")
+def kb_build(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders (default: the tenant's kb/).")] = None,
+) -> None:
+    """Build the knowledge index; re-running on unchanged sources does nothing."""
+    from knowledge.builder import build_index
+
+    settings = Settings()
+    sources = paths or [settings.kb_dir]
+    report = build_index(sources, _embedder(settings), settings.index_dir)
+    for path, reason in report.skipped:
+        console.print(f"[yellow]skipped[/yellow] {path}: {reason}")
+    if report.unchanged:
+        console.print(f"index unchanged ({report.documents} documents, {report.chunks} chunks): nothing to do")
+    else:
+        console.print(f"index built: {report.documents} documents, {report.chunks} chunks in {settings.index_dir}")
+
+
+@kb_app.command("search")
+def kb_search(
+    question: Annotated[str, typer.Argument(help="The question to search for.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="How many passages.")] = 5,
+) -> None:
+    """Show the passages the retriever finds for a question."""
+    from knowledge.retriever import DenseRetriever
+    from knowledge.store import KnowledgeStore
+
+    settings = Settings()
+    embedder = _embedder(settings)
+    store = KnowledgeStore.load(settings.index_dir, expected_embedder=embedder.name)
+    table = Table("rank", "score", "document", "section", "text")
+    for passage in DenseRetriever(store, embedder).run(question, k):
+        chunk = passage.chunk
+        snippet = chunk.text if len(chunk.text) < 90 else chunk.text[:87] + "..."
+        table.add_row(str(passage.rank + 1), f"{passage.score:.3f}", chunk.document_id, chunk.section, snippet)
+    Console().print(table)
+
+
+@train_app.command("intents")
+def train_intents(
+    data: Annotated[Optional[Path], typer.Argument(help="intents.yml, a text,label CSV or JSONL.")] = None,
+    text_col: Annotated[Optional[str], typer.Option(help="CSV/JSONL text column.")] = None,
+    label_col: Annotated[Optional[str], typer.Option(help="CSV/JSONL label column.")] = None,
+    force: Annotated[bool, typer.Option(help="Retrain even if the data did not change.")] = False,
+) -> None:
+    """Train the intent classifier and save it in the data home."""
+    from training.intents import train_intent_model
+
+    settings = Settings()
+    result = train_intent_model(
+        data or settings.intents_file,
+        settings.intent_model_dir,
+        _embedder(settings),
+        text_col=text_col,
+        label_col=label_col,
+        force=force,
+    )
+    if result.unchanged:
+        console.print(f"intent model unchanged ({result.intents} intents): nothing to do")
+    else:
+        console.print(
+            f"intent model trained: {result.intents} intents, {result.examples} examples, "
+            f"{result.seconds:.1f}s -> {result.output_dir}"
+        )
+
+
+@eval_app.command("intents")
+def eval_intents(
+    train: Annotated[Path, typer.Option(help="Training file (CSV text,label / JSONL / YAML).")],
+    test: Annotated[Path, typer.Option(help="Test file, same format.")],
+    oos_label: Annotated[Optional[str], typer.Option(help="Label that marks out-of-scope messages.")] = None,
+    text_col: Annotated[Optional[str], typer.Option(help="Text column (default: detected).")] = None,
+    label_col: Annotated[Optional[str], typer.Option(help="Label column (default: label/intent/category).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train on one file, test on another, and report accuracy and macro-F1."""
+    from training.evaluation import evaluate_intents
+
+    settings = Settings()
+    result = evaluate_intents(
+        train, test, _embedder(settings), text_col=text_col, label_col=label_col, oos_label=oos_label
+    )
+    _report(result, as_json)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    docs: Annotated[Path, typer.Option(help="JSONL of {id, title, text}.")],
+    queries: Annotated[Path, typer.Option(help="JSONL of {query, doc_id}.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Index the documents and report hit@1, hit@5 and MRR for the queries."""
+    from training.evaluation import evaluate_retrieval
+
+    _report(evaluate_retrieval(docs, queries, _embedder(Settings())), as_json)
+
+
+def _report(result: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table("metric", "value")
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except (SupportbotError, KnowledgeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,156 @@
+"""The dialogue manager: one user message in, one bot reply out, every turn logged.
+
+A turn runs as a pipeline: language -> intent -> policy -> retrieval -> reply -> log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from bot.conversation_log import ConversationLog, TurnRecord
+from bot.errors import InputError
+from bot.intents import IntentClassifier, IntentScore
+from bot.language import LanguageDetector
+from bot.policy import Action, PolicyConfig, decide
+from bot.replies import clip_to_sentences
+from bot.sessions import Session, SessionStore
+from bot.tenant import TenantIntents
+from knowledge.documents import Passage
+from knowledge.retriever import Retriever, rerank_with_prior
+
+CANDIDATE_PASSAGES = 10
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    document_id: str
+    title: str
+    section: str
+    url: str | None
+    score: float
+
+
+@dataclass(frozen=True)
+class BotReply:
+    text: str
+    action: Action
+    language: str
+    intent: IntentScore | None
+    alternatives: tuple[IntentScore, ...] = ()
+    sources: tuple[SourceRef, ...] = field(default=())
+    truncated: bool = False
+
+
+class DialogueManager:
+    def __init__(
+        self,
+        *,
+        tenant: TenantIntents,
+        classifier: IntentClassifier,
+        retriever: Retriever,
+        language: LanguageDetector,
+        sessions: SessionStore,
+        log: ConversationLog,
+        policy: PolicyConfig,
+        top_k: int = 3,
+        max_message_chars: int = 4000,
+    ) -> None:
+        self.tenant = tenant
+        self.classifier = classifier
+        self.retriever = retriever
+        self.language = language
+        self.sessions = sessions
+        self.log = log
+        self.policy = policy
+        self.top_k = top_k
+        self.max_message_chars = max_message_chars
+
+    def open_session(self, session_id: str | None = None) -> Session:
+        return self.sessions.get_or_create(session_id, self.tenant.language)
+
+    def handle(self, session: Session, text: str) -> BotReply:
+        """Answer ``text`` in ``session``; raises :class:`InputError` for unusable messages."""
+        text = text.strip()
+        if not text:
+            raise InputError("the message is empty")
+        if len(text) > self.max_message_chars:
+            raise InputError(f"the message has {len(text)} characters; the limit is {self.max_message_chars}")
+        guess = self.language.detect(text, prior=session.language)
+        prediction = self.classifier.predict(text, top_k=3)
+        decision = decide(guess.language, prediction, self.tenant, self.policy)
+        passages: list[Passage] = []
+        if decision.needs_retrieval:
+            # Retrieve wide, then let the intent's linked articles lift their passages.
+            candidates = self.retriever.run(text, max(self.top_k, CANDIDATE_PASSAGES))
+            prior = self.tenant.article_prior((s.name, s.confidence) for s in prediction.ranked)
+            passages = rerank_with_prior(candidates, prior, self.policy.intent_article_boost)[: self.top_k]
+        reply = self._compose(decision.action, guess.language, prediction.ranked, passages, session)
+        reply = replace(reply, truncated=prediction.truncated)
+        if guess.language in self.policy.supported_languages:
+            session.language = guess.language
+        session.turns += 1
+        session.handed_off = session.handed_off or reply.action is Action.HANDOFF
+        session.history += [("user", text), ("bot", reply.text)]
+        self.sessions.save(session)
+        self.log.record(_turn_record(session, text, reply))
+        return reply
+
+    def _compose(
+        self,
+        action: Action,
+        language: str,
+        ranked: tuple[IntentScore, ...],
+        passages: list[Passage],
+        session: Session,
+    ) -> BotReply:
+        messages = self.tenant.messages
+        top, alternatives = ranked[0], ranked[1:]
+        if action is Action.UNSUPPORTED_LANGUAGE:
+            served = ", ".join(self.policy.supported_languages)
+            text = messages.unsupported_language.format(languages=_language_names(served))
+            return BotReply(text, action, language, None)
+        if action is Action.SMALLTALK:
+            responses = self.tenant.intents[top.name].responses
+            return BotReply(responses[session.turns % len(responses)], action, language, top, alternatives)
+        if action is Action.HANDOFF:
+            return BotReply(messages.handoff, action, language, top, alternatives)
+        good = [p for p in passages if p.score >= self.policy.retrieval_min_score]
+        if not good:
+            return BotReply(messages.no_answer, Action.NO_ANSWER, language, top, alternatives)
+        sources = tuple(
+            SourceRef(p.chunk.document_id, p.chunk.title, p.chunk.section, p.chunk.url, round(p.score, 4))
+            for p in _one_per_document(good)
+        )
+        return BotReply(clip_to_sentences(good[0].chunk.text), Action.ANSWER, language, top, alternatives, sources)
+
+
+def _one_per_document(passages: list[Passage]) -> list[Passage]:
+    seen: set[str] = set()
+    unique = []
+    for passage in passages:
+        if passage.chunk.document_id not in seen:
+            seen.add(passage.chunk.document_id)
+            unique.append(passage)
+    return unique
+
+
+def _language_names(codes: str) -> str:
+    names = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch"}
+    return ", ".join(names.get(code.strip(), code.strip()) for code in codes.split(","))
+
+
+def _turn_record(session: Session, text: str, reply: BotReply) -> TurnRecord:
+    return TurnRecord(
+        session_id=session.id,
+        user_text=text,
+        bot_text=reply.text,
+        language=reply.language,
+        intent=reply.intent.name if reply.intent else None,
+        confidence=reply.intent.confidence if reply.intent else None,
+        action=reply.action.value,
+        details={
+            "alternatives": [[a.name, a.confidence] for a in reply.alternatives],
+            "sources": [s.document_id for s in reply.sources],
+            "truncated": reply.truncated,
+        },
+    )

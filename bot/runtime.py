@@ -1,0 +1,61 @@
+"""Everything a serving process holds, built once from Settings (in the app's lifespan)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.conversation_log import SqlConversationLog
+from bot.dialogue import DialogueManager
+from bot.intents import IntentClassifier
+from bot.language import LanguageDetector
+from bot.policy import PolicyConfig
+from bot.sessions import InMemorySessionStore
+from bot.settings import Settings
+from bot.tenant import load_tenant_intents
+from knowledge.embedder import Embedder
+from knowledge.retriever import DenseRetriever
+from knowledge.store import KnowledgeStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    embedder: Embedder
+    dialogue: DialogueManager
+    log: SqlConversationLog
+
+    def close(self) -> None:
+        self.log.close()
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The one embedder instance that serves intents and retrieval alike."""
+    return Embedder(settings.embedder_path)
+
+
+def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Runtime:
+    """Load models and indexes; raises a SupportbotError/KnowledgeError that says what to run."""
+    embedder = embedder or make_embedder(settings)
+    embedder.warm_up()
+    tenant = load_tenant_intents(settings.intents_file)
+    classifier = IntentClassifier.load(settings.intent_model_dir, embedder)
+    store = KnowledgeStore.load(settings.index_dir, expected_embedder=embedder.name)
+    settings.data_home.mkdir(parents=True, exist_ok=True)
+    log = SqlConversationLog(settings.resolved_database_url)
+    dialogue = DialogueManager(
+        tenant=tenant,
+        classifier=classifier,
+        retriever=DenseRetriever(store, embedder),
+        language=LanguageDetector(min_letters=settings.language_min_chars),
+        sessions=InMemorySessionStore(),
+        log=log,
+        policy=PolicyConfig(
+            supported_languages=tuple(settings.supported_languages),
+            intent_threshold=settings.intent_confidence_threshold,
+            retrieval_min_score=settings.retrieval_min_score,
+            intent_article_boost=settings.intent_article_boost,
+        ),
+        top_k=settings.retrieval_top_k,
+        max_message_chars=settings.max_message_chars,
+    )
+    return Runtime(settings=settings, embedder=embedder, dialogue=dialogue, log=log)

