@@ -9,12 +9,12 @@ from dataclasses import dataclass, field, replace
 
 from bot.conversation_log import ConversationLog, TurnRecord
 from bot.errors import InputError
-from bot.intents import IntentClassifier, IntentScore
+from bot.intents import IntentClassifier, IntentPrediction, IntentScore
 from bot.language import LanguageDetector
 from bot.policy import Action, PolicyConfig, decide
 from bot.replies import clip_to_sentences
 from bot.sessions import Session, SessionStore
-from bot.tenant import TenantIntents
+from bot.tenant import IntentKind, TenantIntents
 from knowledge.documents import Passage
 from knowledge.retriever import Retriever, rerank_with_prior
 
@@ -76,12 +76,12 @@ class DialogueManager:
         if len(text) > self.max_message_chars:
             raise InputError(f"the message has {len(text)} characters; the limit is {self.max_message_chars}")
         guess = self.language.detect(text, prior=session.language)
-        prediction = self.classifier.predict(text, top_k=3)
+        prediction, query = self._classify(text, session)
         decision = decide(guess.language, prediction, self.tenant, self.policy)
         passages: list[Passage] = []
         if decision.needs_retrieval:
             # Retrieve wide, then let the intent's linked articles lift their passages.
-            candidates = self.retriever.run(text, max(self.top_k, CANDIDATE_PASSAGES))
+            candidates = self.retriever.run(query, max(self.top_k, CANDIDATE_PASSAGES))
             prior = self.tenant.article_prior((s.name, s.confidence) for s in prediction.ranked)
             passages = rerank_with_prior(candidates, prior, self.policy.intent_article_boost)[: self.top_k]
         reply = self._compose(decision.action, guess.language, prediction.ranked, passages, session)
@@ -94,6 +94,27 @@ class DialogueManager:
         self.sessions.save(session)
         self.log.record(_turn_record(session, text, reply))
         return reply
+
+    def _classify(self, text: str, session: Session) -> tuple[IntentPrediction, str]:
+        """The intent of ``text`` and the text to search with.
+
+        Follow-ups such as "and can I get my money back for it?" are unclear alone; when the
+        message alone is below the confidence threshold, it is read together with the
+        previous user message, and that reading wins if it is more confident.
+        """
+        prediction = self.classifier.predict(text, top_k=3)
+        previous = next((said for role, said in reversed(session.history) if role == "user"), None)
+        if previous is None or prediction.top.confidence >= self.policy.intent_threshold:
+            return prediction, text
+        if self.tenant.kind_of(prediction.top.name) is not IntentKind.KNOWLEDGE:
+            # Greetings, thanks and requests for a person stand on their own; the previous
+            # topic must not swallow "thanks, I'll wait then".
+            return prediction, text
+        in_context_text = f"{previous}\n{text}"
+        in_context = self.classifier.predict(in_context_text, top_k=3)
+        if in_context.top.confidence > prediction.top.confidence:
+            return in_context, in_context_text
+        return prediction, text
 
     def _compose(
         self,

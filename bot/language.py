@@ -9,6 +9,23 @@ from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
 LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
+WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
+
+# Function words that are common in one language and rare in the others. Character
+# n-gram detection misreads short sentences ("does your courier come round on saturdays?"
+# comes out as French); two or more of these words of the session's language overrule it.
+FUNCTION_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        "the is are was were my your our does do did what how when where why which can could would "
+        "should will with have has been this that it's i'm don't can't i you me please and of for".split()
+    ),
+    "de": frozenset("der die das ist und nicht ich mein meine wie wann warum mit bitte ein eine auf".split()),
+    "fr": frozenset("le la les est et je mon ma mes vous pour avec une des pas quand comment pourquoi".split()),
+    "es": frozenset("el la los las es y yo mi mis usted para con una por qué cómo cuándo no".split()),
+    "it": frozenset("il lo la gli è e io mio mia per con una non come quando perché sono".split()),
+    "nl": frozenset("de het een is en ik mijn niet met voor waar wanneer hoe waarom".split()),
+    "pt": frozenset("o a os as é e eu meu minha para com uma não como quando porque".split()),
+}
 
 
 @dataclass(frozen=True)
@@ -47,4 +64,11 @@ class LanguageDetector:
             return LanguageGuess(prior, 1.0, detected=False)
         if best.prob < self.min_confidence:
             return LanguageGuess(prior, float(best.prob), detected=False)
+        if best.lang != prior and _function_words(text, prior) >= 2 > _function_words(text, best.lang):
+            return LanguageGuess(prior, 1.0 - float(best.prob), detected=False)
         return LanguageGuess(str(best.lang), float(best.prob), detected=True)
+
+
+def _function_words(text: str, language: str) -> int:
+    vocabulary = FUNCTION_WORDS.get(language, frozenset())
+    return sum(word in vocabulary for word in WORDS.findall(text.lower()))

@@ -83,9 +83,12 @@ def load_tenant_intents(path: Path) -> TenantIntents:
     if len(intents) < 2:
         raise ConfigError(f"{path}: at least two intents are needed to train a classifier")
     messages = raw.get("messages") or {}
-    unknown = set(messages) - set(BotMessages.__dataclass_fields__)
-    if not isinstance(messages, dict) or unknown:
-        raise ConfigError(f"{path}: 'messages' may only set {', '.join(BotMessages.__dataclass_fields__)}")
+    allowed = ", ".join(BotMessages.__dataclass_fields__)
+    if not isinstance(messages, dict):
+        raise ConfigError(f"{path}: 'messages' must be a mapping of {allowed}")
+    unknown = sorted(set(messages) - set(BotMessages.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"{path}: 'messages' has unknown key(s) {', '.join(map(repr, unknown))}; allowed: {allowed}")
     return TenantIntents(
         language=str(raw.get("language") or "en"),
         intents=intents,
@@ -102,6 +105,9 @@ def _parse_intent(path: Path, name: str, body: Any) -> IntentSpec:
     except ValueError as exc:
         allowed = ", ".join(k.value for k in IntentKind)
         raise ConfigError(f"{where}: kind {body.get('kind')!r} is not one of {allowed}") from exc
+    for key in ("examples", "responses", "articles"):
+        if key in body and body[key] is not None and not isinstance(body[key], list):
+            raise ConfigError(f"{where}: '{key}' must be a list")
     examples = tuple(str(e).strip() for e in body.get("examples") or [] if str(e).strip())
     if not examples:
         raise ConfigError(f"{where}: has no examples")
@@ -109,8 +115,6 @@ def _parse_intent(path: Path, name: str, body: Any) -> IntentSpec:
     if kind is IntentKind.SMALLTALK and not responses:
         raise ConfigError(f"{where}: a smalltalk intent needs at least one response")
     articles = body.get("articles") or []
-    if not isinstance(articles, list):
-        raise ConfigError(f"{where}: 'articles' must be a list of document ids")
     return IntentSpec(
         name=name,
         kind=kind,

@@ -7,7 +7,8 @@ import re
 
 from knowledge.documents import Chunk, Document
 
-HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+# A closing run of '#' counts only after a space (CommonMark), so "C#" keeps its hash.
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 
 
 def chunk_id(document_id: str, position: int) -> int:
@@ -36,9 +37,11 @@ def window_paragraphs(body: str, max_chars: int) -> list[str]:
     for paragraph in paragraphs:
         if current and len("\n\n".join([*current, paragraph])) > max_chars:
             windows.append("\n\n".join(current))
-            # Overlap: the last paragraph of a window opens the next one, so an answer
-            # that straddles the boundary is still found in one piece.
-            current = [current[-1]] if len(current[-1]) < max_chars // 2 else []
+            # Overlap: the last paragraph of a window opens the next one when both fit,
+            # so an answer that straddles the boundary is still found in one piece.
+            overlap = current[-1]
+            fits = len(overlap) + 2 + len(paragraph) <= max_chars
+            current = [overlap] if fits else []
         current.append(paragraph)
     if current:
         windows.append("\n\n".join(current))

@@ -41,8 +41,10 @@ def load_markdown(path: Path) -> Document:
     if not body:
         raise KnowledgeError(f"{path}: the article has no text after its front matter")
     tags = meta.get("tags") or ()
-    if isinstance(tags, str):
-        tags = [tag.strip() for tag in tags.split(",")]
+    if isinstance(tags, str | int | float):
+        tags = [tag.strip() for tag in str(tags).split(",") if tag.strip()]
+    elif not isinstance(tags, list | tuple):
+        raise KnowledgeError(f"{path}: 'tags' must be a list or a comma-separated string")
     return Document(
         id=str(meta["id"]).strip(),
         title=str(meta["title"]).strip(),

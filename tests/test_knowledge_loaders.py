@@ -125,8 +125,6 @@ def test_hidden_files_are_ignored_and_missing_path_raises(tmp_path: Path) -> Non
         load_sources([tmp_path / "nowhere"])
 
 
-@pytest.mark.xfail(reason="BUG: non-list 'tags' (e.g. `tags: 5`) raises TypeError out of load_sources "
-                   "instead of skipping the file with a reason", raises=TypeError, strict=True)
 def test_non_list_tags_skip_the_file_instead_of_crashing(tmp_path: Path) -> None:
     write(tmp_path, "returns.md", RETURNS_MD)
     write(tmp_path, "odd-tags.md", "---\nid: odd\ntitle: Odd\ntags: 5\n---\nText.\n")
@@ -221,22 +219,16 @@ def test_long_section_is_windowed_with_paragraph_overlap() -> None:
     assert covered == set(paragraphs)
 
 
-@pytest.mark.xfail(reason="BUG: the overlap paragraph is prepended even to a paragraph longer than "
-                   "max_chars, giving 'short one\\n\\nxxx...' instead of the long paragraph alone", strict=True)
 def test_a_paragraph_longer_than_the_window_stands_alone() -> None:
     windows = window_paragraphs("short one\n\n" + "x" * 300 + "\n\nshort two", max_chars=100)
     assert windows == ["short one", "x" * 300, "short two"]
 
 
-@pytest.mark.xfail(reason="BUG: the overlap paragraph plus the next paragraph can exceed max_chars "
-                   "(40 + 80 chars with max_chars=100 gives a 122-char window)", strict=True)
 def test_windows_never_exceed_max_chars_when_paragraphs_fit() -> None:
     windows = window_paragraphs("a" * 40 + "\n\n" + "b" * 80 + "\n\n" + "c" * 30, max_chars=100)
     assert all(len(w) <= 100 for w in windows)
 
 
-@pytest.mark.xfail(reason="BUG: HEADING regex strips a trailing '#' that is part of the heading text "
-                   "('# Paying in C#' -> 'Paying in C'); CommonMark needs a space before a closing #", strict=True)
 def test_heading_keeps_a_trailing_hash_that_is_part_of_the_text() -> None:
     assert split_sections("## Paying in C#\nbody") == [("Paying in C#", "body")]
 

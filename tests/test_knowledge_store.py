@@ -209,7 +209,7 @@ def test_dense_retriever_refuses_a_store_from_another_embedder(embedder: Embedde
 
 
 def passage(document_id: str, score: float, rank: int = 0) -> Passage:
-    chunk = Chunk(id=hash(document_id) & 0xFFFF, document_id=document_id, title=document_id, section="", text="t")
+    chunk = Chunk(id=len(document_id), document_id=document_id, title=document_id, section="", text="t")
     return Passage(chunk=chunk, score=score, rank=rank)
 
 

@@ -72,7 +72,8 @@ def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str],
 
 
 def _load_csv(path: Path, text_col: str | None, label_col: str | None) -> list[LabeledText]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    # utf-8-sig: spreadsheet programs start CSV files with a byte-order mark.
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         columns = [c.strip() for c in reader.fieldnames or []]
         reader.fieldnames = columns
