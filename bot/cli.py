@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -42,8 +42,8 @@ def _embedder(settings: Settings):  # type: ignore[no-untyped-def]
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Bind address (default from settings).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default from settings).")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
     """Serve the WebSocket chat, health, readiness, metrics and the demo widget."""
     import uvicorn
@@ -53,7 +53,9 @@ def serve(
     settings = Settings()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings.model_copy(update=overrides)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     console.print(f"serving on http://{settings.host}:{settings.port} (chat at /ws/chat)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
@@ -71,7 +73,9 @@ def models_fetch() -> None:
 
 @kb_app.command("build")
 def kb_build(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders (default: the tenant's kb/).")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: the tenant's kb/).")
+    ] = None,
 ) -> None:
     """Build the knowledge index; re-running on unchanged sources does nothing."""
     from knowledge.builder import build_index
@@ -82,9 +86,13 @@ def kb_build(
     for path, reason in report.skipped:
         console.print(f"[yellow]skipped[/yellow] {path}: {reason}")
     if report.unchanged:
-        console.print(f"index unchanged ({report.documents} documents, {report.chunks} chunks): nothing to do")
+        console.print(
+            f"index unchanged ({report.documents} documents, {report.chunks} chunks): nothing to do"
+        )
     else:
-        console.print(f"index built: {report.documents} documents, {report.chunks} chunks in {settings.index_dir}")
+        console.print(
+            f"index built: {report.documents} documents, {report.chunks} chunks in {settings.index_dir}"
+        )
 
 
 @kb_app.command("search")
@@ -103,15 +111,19 @@ def kb_search(
     for passage in DenseRetriever(store, embedder).run(question, k):
         chunk = passage.chunk
         snippet = chunk.text if len(chunk.text) < 90 else chunk.text[:87] + "..."
-        table.add_row(str(passage.rank + 1), f"{passage.score:.3f}", chunk.document_id, chunk.section, snippet)
+        table.add_row(
+            str(passage.rank + 1), f"{passage.score:.3f}", chunk.document_id, chunk.section, snippet
+        )
     Console().print(table)
 
 
 @train_app.command("intents")
 def train_intents(
-    data: Annotated[Optional[Path], typer.Argument(help="intents.yml, a text,label CSV or JSONL.")] = None,
-    text_col: Annotated[Optional[str], typer.Option(help="CSV/JSONL text column.")] = None,
-    label_col: Annotated[Optional[str], typer.Option(help="CSV/JSONL label column.")] = None,
+    data: Annotated[
+        Path | None, typer.Argument(help="intents.yml, a text,label CSV or JSONL.")
+    ] = None,
+    text_col: Annotated[str | None, typer.Option(help="CSV/JSONL text column.")] = None,
+    label_col: Annotated[str | None, typer.Option(help="CSV/JSONL label column.")] = None,
     force: Annotated[bool, typer.Option(help="Retrain even if the data did not change.")] = False,
 ) -> None:
     """Train the intent classifier and save it in the data home."""
@@ -139,9 +151,13 @@ def train_intents(
 def eval_intents(
     train: Annotated[Path, typer.Option(help="Training file (CSV text,label / JSONL / YAML).")],
     test: Annotated[Path, typer.Option(help="Test file, same format.")],
-    oos_label: Annotated[Optional[str], typer.Option(help="Label that marks out-of-scope messages.")] = None,
-    text_col: Annotated[Optional[str], typer.Option(help="Text column (default: detected).")] = None,
-    label_col: Annotated[Optional[str], typer.Option(help="Label column (default: label/intent/category).")] = None,
+    oos_label: Annotated[
+        str | None, typer.Option(help="Label that marks out-of-scope messages.")
+    ] = None,
+    text_col: Annotated[str | None, typer.Option(help="Text column (default: detected).")] = None,
+    label_col: Annotated[
+        str | None, typer.Option(help="Label column (default: label/intent/category).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train on one file, test on another, and report accuracy and macro-F1."""
@@ -149,7 +165,12 @@ def eval_intents(
 
     settings = Settings()
     result = evaluate_intents(
-        train, test, _embedder(settings), text_col=text_col, label_col=label_col, oos_label=oos_label
+        train,
+        test,
+        _embedder(settings),
+        text_col=text_col,
+        label_col=label_col,
+        oos_label=oos_label,
     )
     _report(result, as_json)
 

@@ -75,7 +75,9 @@ class SqlConversationLog:
 
     def turns(self, session_id: str) -> list[TurnRecord]:
         with Session(self._engine) as db:
-            rows = db.scalars(select(_TurnRow).where(_TurnRow.session_id == session_id).order_by(_TurnRow.id))
+            rows = db.scalars(
+                select(_TurnRow).where(_TurnRow.session_id == session_id).order_by(_TurnRow.id)
+            )
             return [
                 TurnRecord(
                     session_id=row.session_id,

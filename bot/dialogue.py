@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.conversation_log import ConversationLog, TurnRecord
 from bot.errors import InputError
+from bot.followups import looks_like_follow_up
 from bot.intents import IntentClassifier, IntentPrediction, IntentScore
 from bot.language import LanguageDetector
 from bot.policy import Action, PolicyConfig, decide
@@ -74,7 +75,9 @@ class DialogueManager:
         if not text:
             raise InputError("the message is empty")
         if len(text) > self.max_message_chars:
-            raise InputError(f"the message has {len(text)} characters; the limit is {self.max_message_chars}")
+            raise InputError(
+                f"the message has {len(text)} characters; the limit is {self.max_message_chars}"
+            )
         guess = self.language.detect(text, prior=session.language)
         prediction, query = self._classify(text, session)
         decision = decide(guess.language, prediction, self.tenant, self.policy)
@@ -83,7 +86,9 @@ class DialogueManager:
             # Retrieve wide, then let the intent's linked articles lift their passages.
             candidates = self.retriever.run(query, max(self.top_k, CANDIDATE_PASSAGES))
             prior = self.tenant.article_prior((s.name, s.confidence) for s in prediction.ranked)
-            passages = rerank_with_prior(candidates, prior, self.policy.intent_article_boost)[: self.top_k]
+            passages = rerank_with_prior(candidates, prior, self.policy.intent_article_boost)[
+                : self.top_k
+            ]
         reply = self._compose(decision.action, guess.language, prediction.ranked, passages, session)
         reply = replace(reply, truncated=prediction.truncated)
         if guess.language in self.policy.supported_languages:
@@ -98,22 +103,28 @@ class DialogueManager:
     def _classify(self, text: str, session: Session) -> tuple[IntentPrediction, str]:
         """The intent of ``text`` and the text to search with.
 
-        Follow-ups such as "and can I get my money back for it?" are unclear alone; when the
-        message alone is below the confidence threshold, it is read together with the
-        previous user message, and that reading wins if it is more confident.
+        A follow-up ("and can I get my money back for it?") is read together with the
+        previous user message. So is a message that is unclear alone, if that reading is
+        more confident. Greetings, thanks and requests for a person stand on their own.
         """
         prediction = self.classifier.predict(text, top_k=3)
         previous = next((said for role, said in reversed(session.history) if role == "user"), None)
-        if previous is None or prediction.top.confidence >= self.policy.intent_threshold:
+        if previous is None or self.tenant.kind_of(prediction.top.name) is not IntentKind.KNOWLEDGE:
             return prediction, text
-        if self.tenant.kind_of(prediction.top.name) is not IntentKind.KNOWLEDGE:
-            # Greetings, thanks and requests for a person stand on their own; the previous
-            # topic must not swallow "thanks, I'll wait then".
+        follow_up = looks_like_follow_up(text, session.language)
+        if not follow_up and prediction.top.confidence >= self.policy.intent_threshold:
             return prediction, text
         in_context_text = f"{previous}\n{text}"
-        in_context = self.classifier.predict(in_context_text, top_k=3)
-        if in_context.top.confidence > prediction.top.confidence:
-            return in_context, in_context_text
+        if follow_up:
+            # Both readings are evidence: a follow-up may continue the topic or turn to a
+            # new one ("and what would postage be?"), so their probabilities are pooled.
+            alone, in_context = self.classifier.predict_proba([text, in_context_text])
+            return self.classifier.ranked(
+                (alone + in_context) / 2, truncated=prediction.truncated
+            ), in_context_text
+        in_context_prediction = self.classifier.predict(in_context_text, top_k=3)
+        if in_context_prediction.top.confidence > prediction.top.confidence:
+            return in_context_prediction, in_context_text
         return prediction, text
 
     def _compose(
@@ -132,17 +143,28 @@ class DialogueManager:
             return BotReply(text, action, language, None)
         if action is Action.SMALLTALK:
             responses = self.tenant.intents[top.name].responses
-            return BotReply(responses[session.turns % len(responses)], action, language, top, alternatives)
+            return BotReply(
+                responses[session.turns % len(responses)], action, language, top, alternatives
+            )
         if action is Action.HANDOFF:
             return BotReply(messages.handoff, action, language, top, alternatives)
         good = [p for p in passages if p.score >= self.policy.retrieval_min_score]
         if not good:
             return BotReply(messages.no_answer, Action.NO_ANSWER, language, top, alternatives)
         sources = tuple(
-            SourceRef(p.chunk.document_id, p.chunk.title, p.chunk.section, p.chunk.url, round(p.score, 4))
+            SourceRef(
+                p.chunk.document_id, p.chunk.title, p.chunk.section, p.chunk.url, round(p.score, 4)
+            )
             for p in _one_per_document(good)
         )
-        return BotReply(clip_to_sentences(good[0].chunk.text), Action.ANSWER, language, top, alternatives, sources)
+        return BotReply(
+            clip_to_sentences(good[0].chunk.text),
+            Action.ANSWER,
+            language,
+            top,
+            alternatives,
+            sources,
+        )
 
 
 def _one_per_document(passages: list[Passage]) -> list[Passage]:
@@ -156,7 +178,14 @@ def _one_per_document(passages: list[Passage]) -> list[Passage]:
 
 
 def _language_names(codes: str) -> str:
-    names = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch"}
+    names = {
+        "en": "English",
+        "de": "German",
+        "fr": "French",
+        "es": "Spanish",
+        "it": "Italian",
+        "nl": "Dutch",
+    }
     return ", ".join(names.get(code.strip(), code.strip()) for code in codes.split(","))
 
 

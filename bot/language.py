@@ -16,15 +16,172 @@ WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 # comes out as French); two or more of these words of the session's language overrule it.
 FUNCTION_WORDS: dict[str, frozenset[str]] = {
     "en": frozenset(
-        "the is are was were my your our does do did what how when where why which can could would "
-        "should will with have has been this that it's i'm don't can't i you me please and of for".split()
+        [
+            "the",
+            "is",
+            "are",
+            "was",
+            "were",
+            "my",
+            "your",
+            "our",
+            "does",
+            "do",
+            "did",
+            "what",
+            "how",
+            "when",
+            "where",
+            "why",
+            "which",
+            "can",
+            "could",
+            "would",
+            "should",
+            "will",
+            "with",
+            "have",
+            "has",
+            "been",
+            "this",
+            "that",
+            "it's",
+            "i'm",
+            "don't",
+            "can't",
+            "i",
+            "you",
+            "me",
+            "please",
+            "and",
+            "of",
+            "for",
+        ]
     ),
-    "de": frozenset("der die das ist und nicht ich mein meine wie wann warum mit bitte ein eine auf".split()),
-    "fr": frozenset("le la les est et je mon ma mes vous pour avec une des pas quand comment pourquoi".split()),
-    "es": frozenset("el la los las es y yo mi mis usted para con una por qué cómo cuándo no".split()),
-    "it": frozenset("il lo la gli è e io mio mia per con una non come quando perché sono".split()),
-    "nl": frozenset("de het een is en ik mijn niet met voor waar wanneer hoe waarom".split()),
-    "pt": frozenset("o a os as é e eu meu minha para com uma não como quando porque".split()),
+    "de": frozenset(
+        [
+            "der",
+            "die",
+            "das",
+            "ist",
+            "und",
+            "nicht",
+            "ich",
+            "mein",
+            "meine",
+            "wie",
+            "wann",
+            "warum",
+            "mit",
+            "bitte",
+            "ein",
+            "eine",
+            "auf",
+        ]
+    ),
+    "fr": frozenset(
+        [
+            "le",
+            "la",
+            "les",
+            "est",
+            "et",
+            "je",
+            "mon",
+            "ma",
+            "mes",
+            "vous",
+            "pour",
+            "avec",
+            "une",
+            "des",
+            "pas",
+            "quand",
+            "comment",
+            "pourquoi",
+        ]
+    ),
+    "es": frozenset(
+        [
+            "el",
+            "la",
+            "los",
+            "las",
+            "es",
+            "y",
+            "yo",
+            "mi",
+            "mis",
+            "usted",
+            "para",
+            "con",
+            "una",
+            "por",
+            "qué",
+            "cómo",
+            "cuándo",
+            "no",
+        ]
+    ),
+    "it": frozenset(
+        [
+            "il",
+            "lo",
+            "la",
+            "gli",
+            "è",
+            "e",
+            "io",
+            "mio",
+            "mia",
+            "per",
+            "con",
+            "una",
+            "non",
+            "come",
+            "quando",
+            "perché",
+            "sono",
+        ]
+    ),
+    "nl": frozenset(
+        [
+            "de",
+            "het",
+            "een",
+            "is",
+            "en",
+            "ik",
+            "mijn",
+            "niet",
+            "met",
+            "voor",
+            "waar",
+            "wanneer",
+            "hoe",
+            "waarom",
+        ]
+    ),
+    "pt": frozenset(
+        [
+            "o",
+            "a",
+            "os",
+            "as",
+            "é",
+            "e",
+            "eu",
+            "meu",
+            "minha",
+            "para",
+            "com",
+            "uma",
+            "não",
+            "como",
+            "quando",
+            "porque",
+        ]
+    ),
 }
 
 
@@ -43,7 +200,9 @@ class LanguageDetector:
     ``min_confidence``, keep the language the session already has.
     """
 
-    def __init__(self, *, seed: int = 0, min_letters: int = 20, min_confidence: float = 0.8) -> None:
+    def __init__(
+        self, *, seed: int = 0, min_letters: int = 20, min_confidence: float = 0.8
+    ) -> None:
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be within [0, 1], got {min_confidence}")
         self.min_letters = min_letters
@@ -64,7 +223,9 @@ class LanguageDetector:
             return LanguageGuess(prior, 1.0, detected=False)
         if best.prob < self.min_confidence:
             return LanguageGuess(prior, float(best.prob), detected=False)
-        if best.lang != prior and _function_words(text, prior) >= 2 > _function_words(text, best.lang):
+        if best.lang != prior and _function_words(text, prior) >= 2 > _function_words(
+            text, best.lang
+        ):
             return LanguageGuess(prior, 1.0 - float(best.prob), detected=False)
         return LanguageGuess(str(best.lang), float(best.prob), detected=True)
 

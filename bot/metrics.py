@@ -9,10 +9,16 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.turns = Counter(
-            "supportbot_turns_total", "User messages answered, by action.", ["action"], registry=self.registry
+            "supportbot_turns_total",
+            "User messages answered, by action.",
+            ["action"],
+            registry=self.registry,
         )
         self.errors = Counter(
-            "supportbot_frame_errors_total", "Error frames sent, by code.", ["code"], registry=self.registry
+            "supportbot_frame_errors_total",
+            "Error frames sent, by code.",
+            ["code"],
+            registry=self.registry,
         )
         self.turn_seconds = Histogram(
             "supportbot_turn_seconds", "Time to answer one user message.", registry=self.registry

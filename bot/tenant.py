@@ -36,9 +36,7 @@ class BotMessages:
         "I've flagged this conversation for our support team, and a person will pick it up here. "
         "You can keep writing in the meantime."
     )
-    no_answer: str = (
-        "I'm not sure I understood that. Could you rephrase it, or would you like to talk to a person?"
-    )
+    no_answer: str = "I'm not sure I understood that. Could you rephrase it, or would you like to talk to a person?"
     unsupported_language: str = (
         "Sorry, I can only help in {languages} at the moment. "
         "Would you like me to connect you with a person from our team?"
@@ -88,7 +86,9 @@ def load_tenant_intents(path: Path) -> TenantIntents:
         raise ConfigError(f"{path}: 'messages' must be a mapping of {allowed}")
     unknown = sorted(set(messages) - set(BotMessages.__dataclass_fields__))
     if unknown:
-        raise ConfigError(f"{path}: 'messages' has unknown key(s) {', '.join(map(repr, unknown))}; allowed: {allowed}")
+        raise ConfigError(
+            f"{path}: 'messages' has unknown key(s) {', '.join(map(repr, unknown))}; allowed: {allowed}"
+        )
     return TenantIntents(
         language=str(raw.get("language") or "en"),
         intents=intents,

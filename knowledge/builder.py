@@ -22,7 +22,9 @@ class BuildReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def build_store(documents: Sequence[Document], embedder: Embedder, *, progress: bool = False) -> KnowledgeStore:
+def build_store(
+    documents: Sequence[Document], embedder: Embedder, *, progress: bool = False
+) -> KnowledgeStore:
     """Chunk and embed ``documents`` into a fresh in-memory store."""
     chunks: list[Chunk] = [chunk for document in documents for chunk in chunk_document(document)]
     vectors = embedder.encode([chunk.embedding_text for chunk in chunks], show_progress=progress)
@@ -50,7 +52,11 @@ def build_index(
         )
     checksums = {document.id: document.checksum for document in loaded.documents}
     manifest = read_manifest(index_dir)
-    if manifest and manifest["embedder"] == embedder.name and manifest["document_checksums"] == checksums:
+    if (
+        manifest
+        and manifest["embedder"] == embedder.name
+        and manifest["document_checksums"] == checksums
+    ):
         report.unchanged = True
         report.chunks = int(manifest["chunks"])
         return report

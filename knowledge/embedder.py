@@ -54,7 +54,10 @@ class Embedder:
     def dimension(self) -> int:
         self.warm_up()
         # sentence-transformers renamed the method; support both spellings.
-        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        getter = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
         return int(getter())
 
     @property
@@ -80,4 +83,6 @@ class Embedder:
     def token_count(self, text: str) -> int:
         """Word pieces in ``text`` including the special tokens the model adds."""
         self.warm_up()
-        return len(self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(
+            self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ import yaml
 
 from knowledge.documents import Document
 from knowledge.errors import KnowledgeError
+from knowledge.files import iter_jsonl
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 JSONL_SUFFIXES = frozenset({".jsonl"})
@@ -58,13 +58,8 @@ def load_markdown(path: Path) -> Document:
 
 def load_jsonl(path: Path) -> Iterator[Document]:
     """Yield documents from lines of ``{"id", "title", "text"}`` (optional language, url)."""
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise KnowledgeError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    _read_text(path)  # size, binary and encoding checks
+    for number, record in iter_jsonl(path):
         if not isinstance(record, dict) or not str(record.get("id", "")).strip():
             raise KnowledgeError(f"{path}:{number}: a document needs an 'id'")
         text = str(record.get("text") or record.get("answer") or "").strip()
@@ -114,7 +109,9 @@ def _load_file(path: Path) -> list[Document]:
 def _expand(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+            )
         elif path.exists():
             yield path
         else:

@@ -32,17 +32,22 @@ class DenseRetriever:
             return []
         vector = self.embedder.encode([query])[0]
         hits = self.store.search(vector, top_k)
-        return [Passage(chunk=chunk, score=score, rank=rank) for rank, (chunk, score) in enumerate(hits)]
+        return [
+            Passage(chunk=chunk, score=score, rank=rank) for rank, (chunk, score) in enumerate(hits)
+        ]
 
 
-def rerank_with_prior(passages: list[Passage], prior: dict[str, float], weight: float) -> list[Passage]:
+def rerank_with_prior(
+    passages: list[Passage], prior: dict[str, float], weight: float
+) -> list[Passage]:
     """Add ``weight * prior[document]`` to each passage's score and sort again.
 
     The prior carries outside evidence about which documents fit (for example the
     predicted intent's linked articles); documents without a prior keep their score.
     """
     boosted = [
-        Passage(chunk=p.chunk, score=p.score + weight * prior.get(p.chunk.document_id, 0.0)) for p in passages
+        Passage(chunk=p.chunk, score=p.score + weight * prior.get(p.chunk.document_id, 0.0))
+        for p in passages
     ]
     boosted.sort(key=lambda p: p.score, reverse=True)
     return [Passage(chunk=p.chunk, score=p.score, rank=rank) for rank, p in enumerate(boosted)]

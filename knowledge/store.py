@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,8 @@ import numpy as np
 
 from knowledge.documents import Chunk
 from knowledge.errors import IndexMismatchError, KnowledgeError
+from knowledge.files import iter_jsonl, write_directory_atomically
+from knowledge.files import read_manifest as read_json_manifest
 
 FORMAT_VERSION = 1
 INDEX_FILE = "vectors.faiss"
@@ -43,11 +42,15 @@ class KnowledgeStore:
         if len(chunks) == 0:
             return
         if vectors.shape[1] != self.dimension:
-            raise KnowledgeError(f"vectors have dimension {vectors.shape[1]}, index has {self.dimension}")
+            raise KnowledgeError(
+                f"vectors have dimension {vectors.shape[1]}, index has {self.dimension}"
+            )
         ids = np.array([chunk.id for chunk in chunks], dtype=np.int64)
         duplicate = next((c for c in chunks if c.id in self.chunks), None)
         if duplicate is not None:
-            raise KnowledgeError(f"chunk {duplicate.id} of {duplicate.document_id!r} is already indexed")
+            raise KnowledgeError(
+                f"chunk {duplicate.id} of {duplicate.document_id!r} is already indexed"
+            )
         self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self.chunks.update((chunk.id, chunk) for chunk in chunks)
 
@@ -77,27 +80,25 @@ class KnowledgeStore:
         }
 
     def save(self, directory: Path) -> None:
-        """Write the store next to ``directory`` and swap it in, so readers never see half a store."""
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-        try:
+        """Write the store to ``directory`` atomically: readers never see half a store."""
+
+        def write(staging: Path) -> None:
             faiss.write_index(self._index, str(staging / INDEX_FILE))
             with (staging / CHUNKS_FILE).open("w", encoding="utf-8") as handle:
                 for chunk in self.chunks.values():
                     handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
             (staging / MANIFEST_FILE).write_text(json.dumps(self.manifest(), indent=2), "utf-8")
-            _swap_directory(staging, directory)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+
+        write_directory_atomically(directory, write)
 
     @classmethod
     def load(cls, directory: Path, expected_embedder: str | None = None) -> KnowledgeStore:
         directory = Path(directory)
         manifest = read_manifest(directory)
         if manifest is None:
-            raise KnowledgeError(f"no knowledge index in {directory}; run `supportbot kb build` first")
+            raise KnowledgeError(
+                f"no knowledge index in {directory}; run `supportbot kb build` first"
+            )
         if expected_embedder is not None and manifest["embedder"] != expected_embedder:
             raise IndexMismatchError(
                 f"the index in {directory} was built with embedder {manifest['embedder']!r}, "
@@ -105,10 +106,9 @@ class KnowledgeStore:
             )
         store = cls(int(manifest["dimension"]), str(manifest["embedder"]))
         store._index = faiss.read_index(str(directory / INDEX_FILE))
-        with (directory / CHUNKS_FILE).open(encoding="utf-8") as handle:
-            for line in handle:
-                chunk = Chunk(**json.loads(line))
-                store.chunks[chunk.id] = chunk
+        for _, record in iter_jsonl(directory / CHUNKS_FILE):
+            chunk = Chunk(**record)
+            store.chunks[chunk.id] = chunk
         store.document_checksums = dict(manifest.get("document_checksums", {}))
         if len(store.chunks) != len(store):
             raise KnowledgeError(
@@ -118,22 +118,4 @@ class KnowledgeStore:
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:
-    path = Path(directory) / MANIFEST_FILE
-    if not path.exists():
-        return None
-    try:
-        manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise KnowledgeError(f"{path} is not valid JSON") from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise KnowledgeError(f"{path}: unsupported index format {manifest.get('format_version')!r}")
-    return manifest
-
-
-def _swap_directory(staging: Path, target: Path) -> None:
-    retired = target.with_name(f".{target.name}.old")
-    shutil.rmtree(retired, ignore_errors=True)
-    if target.exists():
-        os.replace(target, retired)
-    os.replace(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)
+    return read_json_manifest(Path(directory) / MANIFEST_FILE, "format_version", FORMAT_VERSION)

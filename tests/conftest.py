@@ -10,11 +10,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from bot.runtime import Runtime, build_runtime  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from knowledge.builder import build_index  # noqa: E402
-from knowledge.embedder import Embedder  # noqa: E402
-from training.intents import train_intent_model  # noqa: E402
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
+from knowledge.builder import build_index
+from knowledge.embedder import Embedder
+from training.intents import train_intent_model
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "demo"
@@ -38,7 +38,9 @@ def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def demo_artifacts(demo_settings: Settings, embedder: Embedder) -> Settings:
     build_index([demo_settings.kb_dir], embedder, demo_settings.index_dir, progress=False)
-    train_intent_model(demo_settings.intents_file, demo_settings.intent_model_dir, embedder, progress=False)
+    train_intent_model(
+        demo_settings.intents_file, demo_settings.intent_model_dir, embedder, progress=False
+    )
     return demo_settings
 
 

@@ -27,5 +27,7 @@ def test_knowledge_imports_nothing_of_ours() -> None:
 
 def test_serving_app_does_not_load_training() -> None:
     code = "import sys, bot.app, bot.runtime; print(sorted(m for m in sys.modules if m.split('.')[0] == 'training'))"
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
     assert output.stdout.strip() == "[]"

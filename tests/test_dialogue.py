@@ -34,7 +34,9 @@ def test_every_turn_is_logged_with_intent_and_sources(demo_runtime: Runtime) -> 
 
 def test_off_topic_text_is_not_answered_with_a_guess(demo_runtime: Runtime) -> None:
     dialogue = demo_runtime.dialogue
-    reply = dialogue.handle(dialogue.open_session(), "what is the boiling point of liquid nitrogen in kelvin")
+    reply = dialogue.handle(
+        dialogue.open_session(), "what is the boiling point of liquid nitrogen in kelvin"
+    )
     assert reply.action is Action.NO_ANSWER and not reply.sources
 
 

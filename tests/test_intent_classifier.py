@@ -159,7 +159,9 @@ def test_two_class_training(embedder: Embedder) -> None:
     assert len(prediction.ranked) == 2
 
 
-def test_save_load_round_trip(classifier: IntentClassifier, embedder: Embedder, tmp_path: Path) -> None:
+def test_save_load_round_trip(
+    classifier: IntentClassifier, embedder: Embedder, tmp_path: Path
+) -> None:
     directory = tmp_path / "intent-model"
     classifier.save(directory, data_hash="abc123")
     manifest = json.loads((directory / "manifest.json").read_text())
@@ -168,14 +170,20 @@ def test_save_load_round_trip(classifier: IntentClassifier, embedder: Embedder, 
     loaded = IntentClassifier.load(directory, embedder)
     assert loaded.labels == classifier.labels
     texts = list(HELD_OUT) + ODD_INPUTS
-    np.testing.assert_array_equal(loaded._weights, classifier._weights)  # the head is stored exactly
+    np.testing.assert_array_equal(
+        loaded._weights, classifier._weights
+    )  # the head is stored exactly
     np.testing.assert_array_equal(loaded._bias, classifier._bias)
-    np.testing.assert_allclose(loaded.predict_proba(texts), classifier.predict_proba(texts), atol=1e-7)
+    np.testing.assert_allclose(
+        loaded.predict_proba(texts), classifier.predict_proba(texts), atol=1e-7
+    )
     classifier.save(directory)  # saving again replaces the artifact whole
     assert "data_hash" not in json.loads((directory / "manifest.json").read_text())
 
 
-def test_load_with_another_embedder_is_an_asset_error(classifier: IntentClassifier, tmp_path: Path) -> None:
+def test_load_with_another_embedder_is_an_asset_error(
+    classifier: IntentClassifier, tmp_path: Path
+) -> None:
     classifier.save(tmp_path / "model")
     other = Embedder(name="acme/other-embedder")  # never loaded: the name check comes first
     with pytest.raises(AssetError, match="acme/other-embedder"):

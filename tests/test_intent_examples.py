@@ -84,7 +84,9 @@ def test_explicit_column_that_does_not_exist(tmp_path: Path) -> None:
 
 def test_jsonl(tmp_path: Path) -> None:
     lines = [json.dumps({"text": t, "label": l, "source": "chat"}) for t, l in PAIRS]
-    path = write(tmp_path, "train.jsonl", "\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:]) + "\n")
+    path = write(
+        tmp_path, "train.jsonl", "\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:]) + "\n"
+    )
     assert as_pairs(load_examples(path)) == PAIRS
 
 
@@ -123,7 +125,9 @@ def test_csv_without_recognisable_columns(tmp_path: Path) -> None:
 
 def test_csv_without_a_label_column(tmp_path: Path) -> None:
     path = write(tmp_path, "train.csv", csv_text("text,topic", PAIRS))
-    with pytest.raises(InputError, match=r"train\.csv:1: cannot tell the label column.*--label-col"):
+    with pytest.raises(
+        InputError, match=r"train\.csv:1: cannot tell the label column.*--label-col"
+    ):
         load_examples(path)
 
 
@@ -146,11 +150,18 @@ def test_jsonl_errors_name_file_and_line(tmp_path: Path, line3: str, message: st
 
 
 def test_single_class_is_a_clear_error(tmp_path: Path) -> None:
-    path = write(tmp_path, "train.csv", csv_text("text,label", [p for p in PAIRS if p[1] == "refund"]))
+    path = write(
+        tmp_path, "train.csv", csv_text("text,label", [p for p in PAIRS if p[1] == "refund"])
+    )
     with pytest.raises(InputError) as caught:
         load_examples(path)
     message = str(caught.value)
-    assert str(path) in message and "1 class" in message and "refund" in message and "at least 2" in message
+    assert (
+        str(path) in message
+        and "1 class" in message
+        and "refund" in message
+        and "at least 2" in message
+    )
     assert len(load_examples(path, min_classes=1)) == 2
 
 
@@ -161,7 +172,9 @@ def test_header_only_csv_has_no_examples(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["train.txt", "train.json", "train"])
 def test_unsupported_extension(tmp_path: Path, name: str) -> None:
-    with pytest.raises(InputError, match=r"unsupported training file type.*\.yml, \.csv or \.jsonl"):
+    with pytest.raises(
+        InputError, match=r"unsupported training file type.*\.yml, \.csv or \.jsonl"
+    ):
         load_examples(write(tmp_path, name, "text,label\nhi,greet\nbye,goodbye\n"))
 
 

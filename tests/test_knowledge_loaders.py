@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -139,15 +140,31 @@ def test_non_list_tags_skip_the_file_instead_of_crashing(tmp_path: Path) -> None
 
 def test_jsonl_loads_good_lines(tmp_path: Path) -> None:
     lines = [
-        {"id": "faq-1", "title": "Opening hours", "text": "We answer chats from 9 to 5.", "url": "https://x/1"},
-        {"id": "faq-2", "question": "Do you ship abroad?", "answer": "Yes, to 20 countries.", "language": "en"},
+        {
+            "id": "faq-1",
+            "title": "Opening hours",
+            "text": "We answer chats from 9 to 5.",
+            "url": "https://x/1",
+        },
+        {
+            "id": "faq-2",
+            "question": "Do you ship abroad?",
+            "answer": "Yes, to 20 countries.",
+            "language": "en",
+        },
         {"id": "faq-3", "question": "Is gift wrapping available?"},
     ]
-    path = write(tmp_path, "faq.jsonl", "\n".join(json.dumps(x) for x in lines[:2]) + "\n\n" + json.dumps(lines[2]))
+    path = write(
+        tmp_path,
+        "faq.jsonl",
+        "\n".join(json.dumps(x) for x in lines[:2]) + "\n\n" + json.dumps(lines[2]),
+    )
     documents = list(load_jsonl(path))
     assert [d.id for d in documents] == ["faq-1", "faq-2", "faq-3"]
     assert documents[0].url == "https://x/1" and documents[0].text == "We answer chats from 9 to 5."
-    assert documents[1].title == "Do you ship abroad?" and documents[1].text == "Yes, to 20 countries."
+    assert (
+        documents[1].title == "Do you ship abroad?" and documents[1].text == "Yes, to 20 countries."
+    )
     assert documents[2].text == documents[2].title  # a title-only record uses the title as text
     assert documents[2].source == f"{path}:4"  # the blank line still counts
 
@@ -165,11 +182,16 @@ def test_jsonl_bad_line_reports_its_line_number(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("line", "message"),
-    [('{"title": "no id", "text": "x"}', "needs an 'id'"), ('["a", "list"]', "needs an 'id'"),
-     ('{"id": "empty"}', "has no text")],
+    [
+        ('{"title": "no id", "text": "x"}', "needs an 'id'"),
+        ('["a", "list"]', "needs an 'id'"),
+        ('{"id": "empty"}', "has no text"),
+    ],
 )
 def test_jsonl_invalid_records(tmp_path: Path, line: str, message: str) -> None:
-    path = write(tmp_path, "faq.jsonl", json.dumps({"id": "ok", "text": "fine"}) + "\n" + line + "\n")
+    path = write(
+        tmp_path, "faq.jsonl", json.dumps({"id": "ok", "text": "fine"}) + "\n" + line + "\n"
+    )
     with pytest.raises(KnowledgeError, match=rf"faq\.jsonl:2: .*{message}"):
         list(load_jsonl(path))
 
@@ -207,13 +229,15 @@ def test_empty_sections_produce_no_chunks() -> None:
 
 
 def test_long_section_is_windowed_with_paragraph_overlap() -> None:
-    paragraphs = [f"Paragraph {i}: refund details, refund details" for i in range(8)]  # 43 chars each
+    paragraphs = [
+        f"Paragraph {i}: refund details, refund details" for i in range(8)
+    ]  # 43 chars each
     document = replace(ARTICLE, text="## Refunds\n" + "\n\n".join(paragraphs))
     chunks = chunk_document(document, max_chars=100)
     assert len(chunks) > 1
     assert all(len(c.text) <= 100 for c in chunks)
     assert all(c.section == "Refunds" for c in chunks)
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         assert after.text.split("\n\n")[0] == before.text.split("\n\n")[-1]  # overlap
     covered = {p for c in chunks for p in c.text.split("\n\n")}
     assert covered == set(paragraphs)

@@ -116,12 +116,18 @@ def test_save_load_round_trip_gives_the_same_results(
         np.testing.assert_allclose([s for _, s in after], [s for _, s in before], rtol=1e-6)
 
 
-def test_load_with_another_embedder_raises_a_clear_mismatch(store: KnowledgeStore, tmp_path: Path) -> None:
+def test_load_with_another_embedder_raises_a_clear_mismatch(
+    store: KnowledgeStore, tmp_path: Path
+) -> None:
     store.save(tmp_path / "index")
     with pytest.raises(IndexMismatchError) as caught:
         KnowledgeStore.load(tmp_path / "index", expected_embedder="acme/other-embedder")
     message = str(caught.value)
-    assert store.embedder_name in message and "acme/other-embedder" in message and "kb build" in message
+    assert (
+        store.embedder_name in message
+        and "acme/other-embedder" in message
+        and "kb build" in message
+    )
 
 
 def test_load_without_an_index_says_to_build_one(tmp_path: Path) -> None:
@@ -133,7 +139,9 @@ def test_load_without_an_index_says_to_build_one(tmp_path: Path) -> None:
 # --- build_index -----------------------------------------------------------------------
 
 
-def test_unchanged_sources_do_not_rewrite_the_index(sources: Path, tmp_path: Path, embedder: Embedder) -> None:
+def test_unchanged_sources_do_not_rewrite_the_index(
+    sources: Path, tmp_path: Path, embedder: Embedder
+) -> None:
     index = tmp_path / "index"
     first = build_index([sources], embedder, index, progress=False)
     assert not first.unchanged and first.documents == 3 and first.chunks >= 3
@@ -144,7 +152,9 @@ def test_unchanged_sources_do_not_rewrite_the_index(sources: Path, tmp_path: Pat
     assert manifest.stat().st_mtime_ns == 1_000_000_000
 
 
-def test_changed_document_triggers_a_rebuild(sources: Path, tmp_path: Path, embedder: Embedder) -> None:
+def test_changed_document_triggers_a_rebuild(
+    sources: Path, tmp_path: Path, embedder: Embedder
+) -> None:
     index = tmp_path / "index"
     build_index([sources], embedder, index, progress=False)
     old_checksums = json.loads((index / MANIFEST_FILE).read_text())["document_checksums"]
@@ -209,12 +219,18 @@ def test_dense_retriever_refuses_a_store_from_another_embedder(embedder: Embedde
 
 
 def passage(document_id: str, score: float, rank: int = 0) -> Passage:
-    chunk = Chunk(id=len(document_id), document_id=document_id, title=document_id, section="", text="t")
+    chunk = Chunk(
+        id=len(document_id), document_id=document_id, title=document_id, section="", text="t"
+    )
     return Passage(chunk=chunk, score=score, rank=rank)
 
 
 def test_rerank_with_prior_lifts_a_boosted_document() -> None:
-    passages = [passage("returns", 0.62, 0), passage("refunds", 0.55, 1), passage("shipping", 0.50, 2)]
+    passages = [
+        passage("returns", 0.62, 0),
+        passage("refunds", 0.55, 1),
+        passage("shipping", 0.50, 2),
+    ]
     reranked = rerank_with_prior(passages, {"refunds": 0.9}, weight=0.2)
     assert [p.chunk.document_id for p in reranked] == ["refunds", "returns", "shipping"]
     assert [p.rank for p in reranked] == [0, 1, 2]
@@ -225,6 +241,12 @@ def test_rerank_with_prior_lifts_a_boosted_document() -> None:
 
 
 def test_rank_documents_dedupes_in_best_first_order() -> None:
-    passages = [passage("a", 0.9), passage("b", 0.8), passage("a", 0.7), passage("c", 0.6), passage("b", 0.5)]
+    passages = [
+        passage("a", 0.9),
+        passage("b", 0.8),
+        passage("a", 0.7),
+        passage("c", 0.6),
+        passage("b", 0.5),
+    ]
     assert rank_documents(passages) == ["a", "b", "c"]
     assert rank_documents([]) == []

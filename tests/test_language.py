@@ -50,7 +50,9 @@ def test_detection_is_deterministic_across_instances(detector: LanguageDetector)
         assert [detector.detect(text, prior="en") for text in texts] == first_round
 
 
-@pytest.mark.parametrize("text", ["hi", "ok", "thanks!", "merci", "  ", "", "12345 678 !!!", "🙂👍"])
+@pytest.mark.parametrize(
+    "text", ["hi", "ok", "thanks!", "merci", "  ", "", "12345 678 !!!", "🙂👍"]
+)
 def test_short_texts_keep_the_session_prior(detector: LanguageDetector, text: str) -> None:
     guess = detector.detect(text, prior="de")
     assert guess == LanguageGuess("de", 1.0, detected=False)
@@ -68,7 +70,9 @@ def test_low_confidence_keeps_the_prior_but_reports_the_confidence(
 ) -> None:
     loose = permissive.detect(MIXED, prior="nl")  # a mixed German/English text is never certain
     assert loose.detected is True and loose.confidence < detector.min_confidence
-    assert detector.detect(MIXED, prior="nl") == LanguageGuess("nl", loose.confidence, detected=False)
+    assert detector.detect(MIXED, prior="nl") == LanguageGuess(
+        "nl", loose.confidence, detected=False
+    )
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.5, float("nan")])

@@ -44,7 +44,9 @@ def server(demo_artifacts: Settings) -> Iterator[str]:
     try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                pytest.fail(f"server exited early:\n{process.stdout.read() if process.stdout else ''}")
+                pytest.fail(
+                    f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
+                )
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
@@ -78,10 +80,16 @@ async def _conversation(url: str, messages: list[str]) -> list[dict]:
 
 def test_scripted_client_gets_correct_replies(server: str) -> None:
     greeting, returns, human, bad_json, binary, thanks = asyncio.run(
-        _conversation(server, ["hi there", "can I return a lamp I bought two weeks ago?", "I need a human agent"])
+        _conversation(
+            server,
+            ["hi there", "can I return a lamp I bought two weeks ago?", "I need a human agent"],
+        )
     )
     assert greeting["action"] == "smalltalk" and greeting["intent"]["name"] == "greet"
-    assert returns["action"] == "answer" and returns["sources"][0]["id"] in {"returns-policy", "start-a-return"}
+    assert returns["action"] == "answer" and returns["sources"][0]["id"] in {
+        "returns-policy",
+        "start-a-return",
+    }
     assert human["action"] == "handoff"
     assert bad_json["code"] == "invalid_json" and binary["code"] == "unsupported_frame"
     assert thanks["reply_to"] == "last" and thanks["intent"]["name"] == "thanks"

@@ -10,7 +10,9 @@ from pydantic import ValidationError
 from bot.settings import Settings
 
 
-def test_environment_overrides_and_derived_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_environment_overrides_and_derived_paths(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("SUPPORTBOT_DATA_HOME", str(tmp_path))
     monkeypatch.setenv("SUPPORTBOT_PORT", "9123")
     monkeypatch.setenv("SUPPORTBOT_SUPPORTED_LANGUAGES", "en,de")
@@ -25,8 +27,13 @@ def test_explicit_database_url_wins() -> None:
     assert Settings(database_url=url, _env_file=None).resolved_database_url == url
 
 
-@pytest.mark.parametrize(("field", "value"), [("port", "0"), ("intent_confidence_threshold", "1.5"), ("retrieval_top_k", "0")])
-def test_bad_values_are_rejected_with_the_field_named(monkeypatch: pytest.MonkeyPatch, field: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("port", "0"), ("intent_confidence_threshold", "1.5"), ("retrieval_top_k", "0")],
+)
+def test_bad_values_are_rejected_with_the_field_named(
+    monkeypatch: pytest.MonkeyPatch, field: str, value: str
+) -> None:
     monkeypatch.setenv(f"SUPPORTBOT_{field.upper()}", value)
     with pytest.raises(ValidationError, match=field):
         Settings(_env_file=None)

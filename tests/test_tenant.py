@@ -84,7 +84,9 @@ def test_valid_file_parses_kinds_defaults_and_articles(tmp_path: Path) -> None:
 
 
 def test_messages_override(tmp_path: Path) -> None:
-    tenant = load_tenant_intents(write(tmp_path, VALID + "messages:\n  handoff: Einen Moment bitte.\n"))
+    tenant = load_tenant_intents(
+        write(tmp_path, VALID + "messages:\n  handoff: Einen Moment bitte.\n")
+    )
     assert tenant.messages.handoff == "Einen Moment bitte."
     assert tenant.messages.no_answer == BotMessages().no_answer
 
@@ -92,15 +94,41 @@ def test_messages_override(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("kind: handoff", "kind: escalate", ["'talk_to_human'", "'escalate'", "smalltalk, handoff, knowledge"]),
-        ('    responses: ["Hallo! Wie kann ich helfen?"]\n', "", ["'greet'", "smalltalk", "response"]),
-        ('    responses: ["Hallo! Wie kann ich helfen?"]\n', '    responses: ["  "]\n', ["'greet'", "response"]),
-        ("examples: [wo bleibt meine Erstattung]", "examples: []", ["'refund_status'", "no examples"]),
-        ("examples: [wo bleibt meine Erstattung]", "examples: ['   ']", ["'refund_status'", "no examples"]),
-        ("articles: [returns-policy, refunds]", "articles: refunds", ["'refund_status'", "'articles'"]),
+        (
+            "kind: handoff",
+            "kind: escalate",
+            ["'talk_to_human'", "'escalate'", "smalltalk, handoff, knowledge"],
+        ),
+        (
+            '    responses: ["Hallo! Wie kann ich helfen?"]\n',
+            "",
+            ["'greet'", "smalltalk", "response"],
+        ),
+        (
+            '    responses: ["Hallo! Wie kann ich helfen?"]\n',
+            '    responses: ["  "]\n',
+            ["'greet'", "response"],
+        ),
+        (
+            "examples: [wo bleibt meine Erstattung]",
+            "examples: []",
+            ["'refund_status'", "no examples"],
+        ),
+        (
+            "examples: [wo bleibt meine Erstattung]",
+            "examples: ['   ']",
+            ["'refund_status'", "no examples"],
+        ),
+        (
+            "articles: [returns-policy, refunds]",
+            "articles: refunds",
+            ["'refund_status'", "'articles'"],
+        ),
     ],
 )
-def test_invalid_intent_names_the_intent(tmp_path: Path, old: str, new: str, expected: list[str]) -> None:
+def test_invalid_intent_names_the_intent(
+    tmp_path: Path, old: str, new: str, expected: list[str]
+) -> None:
     assert old in VALID
     message = config_error(tmp_path, VALID.replace(old, new))
     for part in expected:
@@ -127,7 +155,9 @@ def test_non_mapping_messages_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_scalar_examples_are_not_split_into_characters(tmp_path: Path) -> None:
-    text = VALID.replace("examples: [wo bleibt meine Erstattung]", "examples: wo bleibt meine Erstattung")
+    text = VALID.replace(
+        "examples: [wo bleibt meine Erstattung]", "examples: wo bleibt meine Erstattung"
+    )
     try:
         tenant = load_tenant_intents(write(tmp_path, text))
     except ConfigError as exc:
@@ -168,6 +198,10 @@ def test_article_prior_sums_confidences_of_linked_intents(tmp_path: Path) -> Non
 
 
 def test_article_prior_on_a_hand_built_catalogue() -> None:
-    spec = IntentSpec("warranty", IntentKind.KNOWLEDGE, ("is it under warranty",), articles=("warranty",))
+    spec = IntentSpec(
+        "warranty", IntentKind.KNOWLEDGE, ("is it under warranty",), articles=("warranty",)
+    )
     tenant = TenantIntents(language="en", intents={"warranty": spec})
-    assert tenant.article_prior([("warranty", 0.25), ("warranty", 0.5)]) == pytest.approx({"warranty": 0.75})
+    assert tenant.article_prior([("warranty", 0.25), ("warranty", 0.5)]) == pytest.approx(
+        {"warranty": 0.75}
+    )

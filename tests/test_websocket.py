@@ -43,7 +43,10 @@ def test_welcome_then_replies_for_greeting_returns_and_human(client: TestClient)
     [
         (lambda ws: ws.send_text("{not json"), "invalid_json"),
         (lambda ws: ws.send_bytes(b"\x00\x01binary"), "unsupported_frame"),
-        (lambda ws: ws.send_text(json.dumps({"type": "message", "text": "x" * 1_000_000})), "too_large"),
+        (
+            lambda ws: ws.send_text(json.dumps({"type": "message", "text": "x" * 1_000_000})),
+            "too_large",
+        ),
         (lambda ws: ws.send_text(json.dumps({"type": "message", "text": "   "})), "empty_text"),
         (lambda ws: ws.send_text(json.dumps({"type": "message", "text": ""})), "empty_text"),
         (lambda ws: ws.send_text(json.dumps({"type": "launch", "text": "hi"})), "invalid_frame"),
@@ -51,7 +54,9 @@ def test_welcome_then_replies_for_greeting_returns_and_human(client: TestClient)
         (lambda ws: ws.send_text(json.dumps({"type": "message", "text": 42})), "invalid_frame"),
     ],
 )
-def test_bad_frames_get_an_error_and_the_connection_stays_usable(client: TestClient, send, code: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_frames_get_an_error_and_the_connection_stays_usable(
+    client: TestClient, send, code: str
+) -> None:  # type: ignore[no-untyped-def]
     with client.websocket_connect("/ws/chat") as ws:
         ws.receive_json()
         send(ws)
@@ -68,15 +73,20 @@ def test_one_megabyte_frame_does_not_reach_the_model(client: TestClient) -> None
         ws.send_text("y" * (1024 * 1024))
         assert ws.receive_json()["code"] == "too_large"
     after = client.get("/metrics").text
-    assert _metric(after, 'supportbot_frame_errors_total{code="too_large"}') == _metric(
-        before, 'supportbot_frame_errors_total{code="too_large"}'
-    ) + 1
+    assert (
+        _metric(after, 'supportbot_frame_errors_total{code="too_large"}')
+        == _metric(before, 'supportbot_frame_errors_total{code="too_large"}') + 1
+    )
 
 
-def test_unsupported_language_is_declined_in_english_with_a_human_offered(client: TestClient) -> None:
+def test_unsupported_language_is_declined_in_english_with_a_human_offered(
+    client: TestClient,
+) -> None:
     with client.websocket_connect("/ws/chat") as ws:
         ws.receive_json()
-        reply = ask(ws, "Bonjour, je voudrais savoir quand ma commande va arriver chez moi s'il vous plaît")
+        reply = ask(
+            ws, "Bonjour, je voudrais savoir quand ma commande va arriver chez moi s'il vous plaît"
+        )
         assert reply["action"] == "unsupported_language" and reply["language"] == "fr"
         assert "English" in reply["text"] and "person" in reply["text"]
 

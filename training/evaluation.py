@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from bot.errors import InputError
 from bot.intents import IntentClassifier, load_examples
 from knowledge.builder import build_store
 from knowledge.embedder import Embedder
+from knowledge.files import iter_jsonl
 from knowledge.loaders import load_jsonl
 from knowledge.retriever import DenseRetriever, rank_documents
 
@@ -45,7 +45,10 @@ def evaluate_intents(
     predict_seconds = time.perf_counter() - started
     predicted = [classifier.labels[i] for i in probabilities.argmax(axis=1)]
     if threshold is not None:
-        predicted = [p if conf >= threshold else str(oos_label) for p, conf in zip(predicted, probabilities.max(axis=1))]
+        predicted = [
+            p if conf >= threshold else str(oos_label)
+            for p, conf in zip(predicted, probabilities.max(axis=1))
+        ]
     gold = [e.label for e in test]
     result: dict[str, Any] = {
         "accuracy": round(float(accuracy_score(gold, predicted)), 4),
@@ -63,7 +66,7 @@ def evaluate_intents(
 
 def _oos_threshold(texts: list[str], labels: list[str], embedder: Embedder) -> float:
     """Confidence below which a message is out of scope, from a validation split of training data."""
-    fit_texts, val_texts, fit_labels, val_labels = train_test_split(
+    fit_texts, val_texts, fit_labels, _ = train_test_split(
         texts, labels, test_size=0.15, random_state=0, stratify=labels
     )
     held_out = IntentClassifier(embedder).fit(fit_texts, fit_labels)
@@ -71,7 +74,9 @@ def _oos_threshold(texts: list[str], labels: list[str], embedder: Embedder) -> f
     return float(np.quantile(confidence, OOS_VALIDATION_MISS_RATE))
 
 
-def _oos_metrics(gold: list[str], predicted: list[str], oos: str, threshold: float | None) -> dict[str, Any]:
+def _oos_metrics(
+    gold: list[str], predicted: list[str], oos: str, threshold: float | None
+) -> dict[str, Any]:
     pairs = list(zip(gold, predicted, strict=True))
     in_scope = [(g, p) for g, p in pairs if g != oos]
     flagged = [g for g, p in pairs if p == oos]
@@ -84,7 +89,9 @@ def _oos_metrics(gold: list[str], predicted: list[str], oos: str, threshold: flo
     }
 
 
-def evaluate_retrieval(docs_path: Path, queries_path: Path, embedder: Embedder, *, depth: int = 20) -> dict[str, Any]:
+def evaluate_retrieval(
+    docs_path: Path, queries_path: Path, embedder: Embedder, *, depth: int = 20
+) -> dict[str, Any]:
     documents = list(load_jsonl(docs_path))
     queries = _load_queries(queries_path)
     started = time.perf_counter()
@@ -113,14 +120,12 @@ def evaluate_retrieval(docs_path: Path, queries_path: Path, embedder: Embedder, 
 
 def _load_queries(path: Path) -> list[tuple[str, str]]:
     queries = []
-    for number, line in enumerate(Path(path).read_text("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(record, dict) or not str(record.get("query", "")).strip() or "doc_id" not in record:
+    for number, record in iter_jsonl(path):
+        if (
+            not isinstance(record, dict)
+            or not str(record.get("query", "")).strip()
+            or "doc_id" not in record
+        ):
             raise InputError(f"{path}:{number}: expected an object with 'query' and 'doc_id'")
         queries.append((str(record["query"]), str(record["doc_id"])))
     if not queries:

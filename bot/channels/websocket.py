@@ -18,7 +18,15 @@ from starlette.websockets import WebSocketDisconnect
 from bot.dialogue import BotReply, DialogueManager
 from bot.errors import InputError
 from bot.metrics import Metrics
-from bot.protocol import ErrorCode, ErrorFrame, IntentOut, ReplyFrame, SourceOut, UserMessage, WelcomeFrame
+from bot.protocol import (
+    ErrorCode,
+    ErrorFrame,
+    IntentOut,
+    ReplyFrame,
+    SourceOut,
+    UserMessage,
+    WelcomeFrame,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +37,9 @@ def reply_frame(reply: BotReply, reply_to: str | None) -> ReplyFrame:
         text=reply.text,
         action=reply.action.value,
         language=reply.language,
-        intent=IntentOut(name=reply.intent.name, confidence=reply.intent.confidence) if reply.intent else None,
+        intent=IntentOut(name=reply.intent.name, confidence=reply.intent.confidence)
+        if reply.intent
+        else None,
         alternatives=[IntentOut(name=a.name, confidence=a.confidence) for a in reply.alternatives],
         sources=[
             SourceOut(id=s.document_id, title=s.title, section=s.section, url=s.url, score=s.score)
@@ -42,7 +52,9 @@ def reply_frame(reply: BotReply, reply_to: str | None) -> ReplyFrame:
 class ChatConnection:
     """One widget connection: parses frames, runs turns, and answers every frame it gets."""
 
-    def __init__(self, websocket: WebSocket, dialogue: DialogueManager, metrics: Metrics, max_chars: int) -> None:
+    def __init__(
+        self, websocket: WebSocket, dialogue: DialogueManager, metrics: Metrics, max_chars: int
+    ) -> None:
         self.websocket = websocket
         self.dialogue = dialogue
         self.metrics = metrics
@@ -68,21 +80,31 @@ class ChatConnection:
 
     async def _on_frame(self, session: object, text: str | None, data: bytes | None) -> None:
         if text is None:
-            await self._error(ErrorCode.UNSUPPORTED_FRAME, "binary frames are not supported; send JSON text")
+            await self._error(
+                ErrorCode.UNSUPPORTED_FRAME, "binary frames are not supported; send JSON text"
+            )
             return
         if len(text) > self.max_frame_chars:
-            await self._error(ErrorCode.TOO_LARGE, f"frame of {len(text)} characters is over the limit")
+            await self._error(
+                ErrorCode.TOO_LARGE, f"frame of {len(text)} characters is over the limit"
+            )
             return
         try:
             payload = json.loads(text)
         except json.JSONDecodeError as exc:
-            await self._error(ErrorCode.INVALID_JSON, f"frame is not valid JSON: {exc.msg} at position {exc.pos}")
+            await self._error(
+                ErrorCode.INVALID_JSON, f"frame is not valid JSON: {exc.msg} at position {exc.pos}"
+            )
             return
         try:
             frame = UserMessage.model_validate(payload)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'frame'}: {e['msg']}" for e in exc.errors())
-            await self._error(ErrorCode.INVALID_FRAME, f"expected {{type: 'message', text, id?}}: {problems}")
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'frame'}: {e['msg']}" for e in exc.errors()
+            )
+            await self._error(
+                ErrorCode.INVALID_FRAME, f"expected {{type: 'message', text, id?}}: {problems}"
+            )
             return
         reply_to = frame.id
         if not frame.text.strip():
@@ -90,7 +112,9 @@ class ChatConnection:
             return
         if len(frame.text) > self.max_chars:
             await self._error(
-                ErrorCode.TOO_LARGE, f"message of {len(frame.text)} characters; the limit is {self.max_chars}", reply_to
+                ErrorCode.TOO_LARGE,
+                f"message of {len(frame.text)} characters; the limit is {self.max_chars}",
+                reply_to,
             )
             return
         started = time.perf_counter()
@@ -101,7 +125,11 @@ class ChatConnection:
             return
         except Exception:
             logger.exception("turn failed")
-            await self._error(ErrorCode.INTERNAL, "the bot could not answer this message; please try again", reply_to)
+            await self._error(
+                ErrorCode.INTERNAL,
+                "the bot could not answer this message; please try again",
+                reply_to,
+            )
             return
         self.metrics.turn_seconds.observe(time.perf_counter() - started)
         self.metrics.turns.labels(action=reply.action.value).inc()
@@ -109,7 +137,9 @@ class ChatConnection:
 
     async def _error(self, code: ErrorCode, message: str, reply_to: str | None = None) -> None:
         self.metrics.errors.labels(code=code.value).inc()
-        await self._send(ErrorFrame(code=code, message=message, reply_to=reply_to).model_dump_json())
+        await self._send(
+            ErrorFrame(code=code, message=message, reply_to=reply_to).model_dump_json()
+        )
 
     async def _send(self, text: str) -> None:
         await self.websocket.send_text(text)
@@ -122,7 +152,10 @@ def websocket_router() -> APIRouter:
     async def chat(websocket: WebSocket) -> None:
         runtime = websocket.app.state.runtime
         connection = ChatConnection(
-            websocket, runtime.dialogue, websocket.app.state.metrics, runtime.settings.max_message_chars
+            websocket,
+            runtime.dialogue,
+            websocket.app.state.metrics,
+            runtime.settings.max_message_chars,
         )
         await connection.run()
 

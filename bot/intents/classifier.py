@@ -7,9 +7,6 @@ can be inspected and loaded without executing code.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +17,8 @@ import numpy as np
 
 from bot.errors import AssetError, InputError
 from knowledge.embedder import Embedder
+from knowledge.errors import KnowledgeError
+from knowledge.files import read_manifest, write_directory_atomically
 
 ARTIFACT_VERSION = 1
 HEAD_FILE = "head.npz"
@@ -61,7 +60,9 @@ class IntentClassifier:
     def is_fitted(self) -> bool:
         return self._weights is not None
 
-    def fit(self, texts: Sequence[str], labels: Sequence[str], *, show_progress: bool = False) -> IntentClassifier:
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[str], *, show_progress: bool = False
+    ) -> IntentClassifier:
         from sklearn.linear_model import LogisticRegression
 
         if len(texts) != len(labels):
@@ -97,12 +98,18 @@ class IntentClassifier:
             return []
         probabilities = self.predict_proba(texts)
         window = self.embedder.max_tokens
-        predictions = []
-        for text, row in zip(texts, probabilities, strict=True):
-            order = np.argsort(-row)[: max(1, top_k)]
-            ranked = tuple(IntentScore(self.labels[i], float(row[i])) for i in order)
-            predictions.append(IntentPrediction(ranked, truncated=self.embedder.token_count(text) > window))
-        return predictions
+        return [
+            self.ranked(row, truncated=self.embedder.token_count(text) > window, top_k=top_k)
+            for text, row in zip(texts, probabilities, strict=True)
+        ]
+
+    def ranked(
+        self, probabilities: np.ndarray, *, truncated: bool = False, top_k: int = 3
+    ) -> IntentPrediction:
+        """The ``top_k`` intents of one probability row (columns in ``labels`` order)."""
+        order = np.argsort(-probabilities)[: max(1, top_k)]
+        scores = tuple(IntentScore(self.labels[i], float(probabilities[i])) for i in order)
+        return IntentPrediction(scores, truncated=truncated)
 
     def predict(self, text: str, top_k: int = 3) -> IntentPrediction:
         return self.predict_batch([text], top_k)[0]
@@ -111,8 +118,6 @@ class IntentClassifier:
         """Write the head and its manifest to ``directory``, replacing any previous artifact whole."""
         if self._weights is None or self._bias is None:
             raise AssetError("cannot save an untrained intent classifier")
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
         self.manifest = {
             "artifact_version": ARTIFACT_VERSION,
             "kind": "embedding+logistic-regression",
@@ -123,22 +128,20 @@ class IntentClassifier:
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **manifest_extra,
         }
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-        try:
+
+        def write(staging: Path) -> None:
             np.savez(staging / HEAD_FILE, weights=self._weights, bias=self._bias)
             (staging / MANIFEST_FILE).write_text(json.dumps(self.manifest, indent=2), "utf-8")
-            if directory.exists():
-                shutil.rmtree(directory)
-            os.replace(staging, directory)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+
+        write_directory_atomically(directory, write)
 
     @classmethod
     def load(cls, directory: Path, embedder: Embedder) -> IntentClassifier:
         manifest = read_intent_manifest(directory)
         if manifest is None:
-            raise AssetError(f"no intent model in {directory}; run `supportbot train intents` first")
+            raise AssetError(
+                f"no intent model in {directory}; run `supportbot train intents` first"
+            )
         if manifest["embedder"] != embedder.name:
             raise AssetError(
                 f"the intent model in {directory} was trained on embedder {manifest['embedder']!r}, "
@@ -147,7 +150,9 @@ class IntentClassifier:
         with np.load(Path(directory) / HEAD_FILE) as arrays:
             weights, bias = arrays["weights"], arrays["bias"]
         if weights.shape[0] != len(manifest["labels"]):
-            raise AssetError(f"{directory}: head has {weights.shape[0]} rows for {len(manifest['labels'])} labels")
+            raise AssetError(
+                f"{directory}: head has {weights.shape[0]} rows for {len(manifest['labels'])} labels"
+            )
         classifier = cls(embedder, regularization=float(manifest.get("regularization", 10.0)))
         classifier.labels = list(manifest["labels"])
         classifier._weights, classifier._bias = weights, bias
@@ -156,13 +161,7 @@ class IntentClassifier:
 
 
 def read_intent_manifest(directory: Path) -> dict[str, Any] | None:
-    path = Path(directory) / MANIFEST_FILE
-    if not path.exists():
-        return None
     try:
-        manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise AssetError(f"{path} is not valid JSON") from exc
-    if manifest.get("artifact_version") != ARTIFACT_VERSION:
-        raise AssetError(f"{path}: unsupported intent artifact version {manifest.get('artifact_version')!r}")
-    return manifest
+        return read_manifest(Path(directory) / MANIFEST_FILE, "artifact_version", ARTIFACT_VERSION)
+    except KnowledgeError as exc:
+        raise AssetError(str(exc)) from exc

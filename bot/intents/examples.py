@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import InputError
 from bot.tenant import load_tenant_intents
+from knowledge.errors import KnowledgeError
+from knowledge.files import iter_jsonl
 
 TEXT_COLUMNS = ("text", "utterance", "sentence", "query", "instruction")
 LABEL_COLUMNS = ("label", "intent", "category")
@@ -37,7 +38,9 @@ def load_examples(
     elif suffix == ".jsonl":
         examples = _load_jsonl(path, text_col or "text", label_col or "label")
     else:
-        raise InputError(f"{path}: unsupported training file type {suffix!r} (use .yml, .csv or .jsonl)")
+        raise InputError(
+            f"{path}: unsupported training file type {suffix!r} (use .yml, .csv or .jsonl)"
+        )
     if not examples:
         raise InputError(f"{path}: no examples found")
     classes = {example.label for example in examples}
@@ -57,10 +60,14 @@ def data_hash(examples: Sequence[LabeledText]) -> str:
     return digest.hexdigest()
 
 
-def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, path: Path) -> str:
+def _pick(
+    columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, path: Path
+) -> str:
     if wanted is not None:
         if wanted not in columns:
-            raise InputError(f"{path}:1: no {what} column {wanted!r}; the header has {', '.join(columns)}")
+            raise InputError(
+                f"{path}:1: no {what} column {wanted!r}; the header has {', '.join(columns)}"
+            )
         return wanted
     for candidate in candidates:
         if candidate in columns:
@@ -88,17 +95,16 @@ def _load_csv(path: Path, text_col: str | None, label_col: str | None) -> list[L
 
 def _load_jsonl(path: Path, text_key: str, label_key: str) -> list[LabeledText]:
     examples = []
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{line}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(record, dict) or text_key not in record or label_key not in record:
-                raise InputError(f"{path}:{line}: expected an object with {text_key!r} and {label_key!r}")
-            examples.append(_checked(path, line, record[text_key], record[label_key]))
+    try:
+        records = list(iter_jsonl(path))
+    except KnowledgeError as exc:
+        raise InputError(str(exc)) from exc
+    for line, record in records:
+        if not isinstance(record, dict) or text_key not in record or label_key not in record:
+            raise InputError(
+                f"{path}:{line}: expected an object with {text_key!r} and {label_key!r}"
+            )
+        examples.append(_checked(path, line, record[text_key], record[label_key]))
     return examples
 
 
