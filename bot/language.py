@@ -11,177 +11,28 @@ from langdetect.lang_detect_exception import LangDetectException
 LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
 WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 
+
+def _vocabulary(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 # Function words that are common in one language and rare in the others. Character
 # n-gram detection misreads short sentences ("does your courier come round on saturdays?"
 # comes out as French); two or more of these words of the session's language overrule it.
 FUNCTION_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset(
-        [
-            "the",
-            "is",
-            "are",
-            "was",
-            "were",
-            "my",
-            "your",
-            "our",
-            "does",
-            "do",
-            "did",
-            "what",
-            "how",
-            "when",
-            "where",
-            "why",
-            "which",
-            "can",
-            "could",
-            "would",
-            "should",
-            "will",
-            "with",
-            "have",
-            "has",
-            "been",
-            "this",
-            "that",
-            "it's",
-            "i'm",
-            "don't",
-            "can't",
-            "i",
-            "you",
-            "me",
-            "please",
-            "and",
-            "of",
-            "for",
-        ]
+    "en": _vocabulary(
+        "the is are was were my your our does do did what how when where why which can could would should will with have has been this that it's i'm don't can't i you me please and of for"
     ),
-    "de": frozenset(
-        [
-            "der",
-            "die",
-            "das",
-            "ist",
-            "und",
-            "nicht",
-            "ich",
-            "mein",
-            "meine",
-            "wie",
-            "wann",
-            "warum",
-            "mit",
-            "bitte",
-            "ein",
-            "eine",
-            "auf",
-        ]
+    "de": _vocabulary(
+        "der die das ist und nicht ich mein meine wie wann warum mit bitte ein eine auf"
     ),
-    "fr": frozenset(
-        [
-            "le",
-            "la",
-            "les",
-            "est",
-            "et",
-            "je",
-            "mon",
-            "ma",
-            "mes",
-            "vous",
-            "pour",
-            "avec",
-            "une",
-            "des",
-            "pas",
-            "quand",
-            "comment",
-            "pourquoi",
-        ]
+    "fr": _vocabulary(
+        "le la les est et je mon ma mes vous pour avec une des pas quand comment pourquoi"
     ),
-    "es": frozenset(
-        [
-            "el",
-            "la",
-            "los",
-            "las",
-            "es",
-            "y",
-            "yo",
-            "mi",
-            "mis",
-            "usted",
-            "para",
-            "con",
-            "una",
-            "por",
-            "qué",
-            "cómo",
-            "cuándo",
-            "no",
-        ]
-    ),
-    "it": frozenset(
-        [
-            "il",
-            "lo",
-            "la",
-            "gli",
-            "è",
-            "e",
-            "io",
-            "mio",
-            "mia",
-            "per",
-            "con",
-            "una",
-            "non",
-            "come",
-            "quando",
-            "perché",
-            "sono",
-        ]
-    ),
-    "nl": frozenset(
-        [
-            "de",
-            "het",
-            "een",
-            "is",
-            "en",
-            "ik",
-            "mijn",
-            "niet",
-            "met",
-            "voor",
-            "waar",
-            "wanneer",
-            "hoe",
-            "waarom",
-        ]
-    ),
-    "pt": frozenset(
-        [
-            "o",
-            "a",
-            "os",
-            "as",
-            "é",
-            "e",
-            "eu",
-            "meu",
-            "minha",
-            "para",
-            "com",
-            "uma",
-            "não",
-            "como",
-            "quando",
-            "porque",
-        ]
-    ),
+    "es": _vocabulary("el la los las es y yo mi mis usted para con una por qué cómo cuándo no"),
+    "it": _vocabulary("il lo la gli è e io mio mia per con una non come quando perché sono"),
+    "nl": _vocabulary("de het een is en ik mijn niet met voor waar wanneer hoe waarom"),
+    "pt": _vocabulary("o a os as é e eu meu minha para com uma não como quando porque"),
 }
 
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,3 +55,46 @@ def demo_runtime(demo_artifacts: Settings, embedder: Embedder) -> Runtime:
     runtime = build_runtime(demo_artifacts, embedder=embedder)
     yield runtime
     runtime.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server(demo_artifacts: Settings) -> Iterator[str]:
+    """`python -m bot serve` on a free loopback port; yields the WebSocket URL."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SUPPORTBOT_DATA_HOME": str(demo_artifacts.data_home),
+        "SUPPORTBOT_TENANT_DIR": str(demo_artifacts.tenant_dir),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
+                )
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("server did not become ready within 120 s")
+        yield f"ws://127.0.0.1:{port}/ws/chat"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
