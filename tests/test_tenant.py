@@ -143,7 +143,7 @@ def test_intent_body_must_be_a_mapping(tmp_path: Path) -> None:
 def test_unknown_messages_key_is_rejected(tmp_path: Path) -> None:
     message = config_error(tmp_path, VALID + "messages:\n  handof: typo here\n")
     assert "'messages'" in message
-    assert "handoff, no_answer, unsupported_language" in message
+    assert "'handof'" in message and "handoff" in message and "no_answer" in message
 
 
 def test_unknown_messages_key_is_named(tmp_path: Path) -> None:

@@ -6,9 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
 
 from bot.errors import InputError
 from bot.intents import IntentClassifier, load_examples
@@ -17,10 +15,7 @@ from knowledge.embedder import Embedder
 from knowledge.files import iter_jsonl
 from knowledge.loaders import load_jsonl
 from knowledge.retriever import DenseRetriever, rank_documents
-
-# Share of in-scope validation messages allowed to be flagged out-of-scope when the
-# threshold is picked; it is fixed in advance, never fitted to a test file.
-OOS_VALIDATION_MISS_RATE = 0.05
+from training.report import write_intent_report
 
 
 def evaluate_intents(
@@ -31,24 +26,27 @@ def evaluate_intents(
     text_col: str | None = None,
     label_col: str | None = None,
     oos_label: str | None = None,
+    report_dir: Path | None = None,
 ) -> dict[str, Any]:
+    """Train on ``train_path``, predict ``test_path``; with ``report_dir`` also write a report."""
     train = load_examples(train_path, text_col=text_col, label_col=label_col)
     test = load_examples(test_path, text_col=text_col, label_col=label_col, min_classes=1)
     in_scope = [e for e in train if e.label != oos_label]
     texts, labels = [e.text for e in in_scope], [e.label for e in in_scope]
     started = time.perf_counter()
-    threshold = _oos_threshold(texts, labels, embedder) if oos_label else None
     classifier = IntentClassifier(embedder).fit(texts, labels)
+    # The operating point comes from the training data's validation split, never the test file.
+    threshold = classifier.oos_threshold if oos_label else None
     train_seconds = time.perf_counter() - started
     started = time.perf_counter()
     probabilities = classifier.predict_proba([e.text for e in test])
     predict_seconds = time.perf_counter() - started
-    predicted = [classifier.labels[i] for i in probabilities.argmax(axis=1)]
+    closed_set = [classifier.labels[i] for i in probabilities.argmax(axis=1)]
+    confidence = probabilities.max(axis=1)
+    predicted = closed_set
     if threshold is not None:
-        predicted = [
-            p if conf >= threshold else str(oos_label)
-            for p, conf in zip(predicted, probabilities.max(axis=1))
-        ]
+        flagged = classifier.is_out_of_scope([e.text for e in test])
+        predicted = [str(oos_label) if f else p for p, f in zip(closed_set, flagged, strict=True)]
     gold = [e.label for e in test]
     result: dict[str, Any] = {
         "accuracy": round(float(accuracy_score(gold, predicted)), 4),
@@ -60,21 +58,20 @@ def evaluate_intents(
         "predict_seconds": round(predict_seconds, 2),
     }
     if oos_label is not None:
-        result.update(_oos_metrics(gold, predicted, oos_label, threshold))
+        result.update(oos_metrics(gold, predicted, oos_label, threshold))
+        result["oos_similarity_threshold"] = round(classifier.similarity_threshold, 4)
+        in_scope = [(g, p) for g, p in zip(gold, closed_set, strict=True) if g != oos_label]
+        # The same model without the out-of-scope decision, to show what the decision costs.
+        result["in_scope_accuracy_without_oos"] = round(
+            sum(g == p for g, p in in_scope) / max(1, len(in_scope)), 4
+        )
+    if report_dir is not None:
+        write_intent_report(report_dir, result, gold, predicted, confidence.tolist())
+        result["report"] = str(report_dir)
     return result
 
 
-def _oos_threshold(texts: list[str], labels: list[str], embedder: Embedder) -> float:
-    """Confidence below which a message is out of scope, from a validation split of training data."""
-    fit_texts, val_texts, fit_labels, _ = train_test_split(
-        texts, labels, test_size=0.15, random_state=0, stratify=labels
-    )
-    held_out = IntentClassifier(embedder).fit(fit_texts, fit_labels)
-    confidence = held_out.predict_proba(val_texts).max(axis=1)
-    return float(np.quantile(confidence, OOS_VALIDATION_MISS_RATE))
-
-
-def _oos_metrics(
+def oos_metrics(
     gold: list[str], predicted: list[str], oos: str, threshold: float | None
 ) -> dict[str, Any]:
     pairs = list(zip(gold, predicted, strict=True))
@@ -85,7 +82,7 @@ def _oos_metrics(
         "in_scope_accuracy": round(sum(g == p for g, p in in_scope) / max(1, len(in_scope)), 4),
         "oos_recall": round(sum(p == oos for p in oos_gold) / max(1, len(oos_gold)), 4),
         "oos_precision": round(sum(g == oos for g in flagged) / max(1, len(flagged)), 4),
-        "oos_threshold": round(float(threshold or 0.0), 4),
+        "oos_confidence_threshold": round(float(threshold or 0.0), 4),
     }
 
 

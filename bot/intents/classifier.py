@@ -16,6 +16,12 @@ from typing import Any
 import numpy as np
 
 from bot.errors import AssetError, InputError
+from bot.intents.calibration import (
+    choose_oos_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
 from knowledge.embedder import Embedder
 from knowledge.errors import KnowledgeError
 from knowledge.files import read_manifest, write_directory_atomically
@@ -37,6 +43,8 @@ class IntentPrediction:
 
     ranked: tuple[IntentScore, ...]
     truncated: bool = False
+    # The top confidence is under the calibrated operating point: none of the known intents fits.
+    out_of_scope: bool = False
 
     @property
     def top(self) -> IntentScore:
@@ -44,16 +52,48 @@ class IntentPrediction:
 
 
 class IntentClassifier:
-    """``fit`` on labelled texts, ``predict`` ranked intents, ``save``/``load`` an artifact."""
+    """``fit`` on labelled texts, ``predict`` ranked intents, ``save``/``load`` an artifact.
 
-    def __init__(self, embedder: Embedder, *, regularization: float = 10.0) -> None:
+    ``fit`` first trains on a stratified split and fits, on the held-out part, a softmax
+    temperature (calibrated confidences) and the out-of-scope threshold: the highest one
+    that costs at most ``max_oos_accuracy_drop`` of in-scope accuracy. The head is then
+    trained again on all the data.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        regularization: float = 10.0,
+        validation_fraction: float = 0.15,
+        max_oos_accuracy_drop: float = 0.02,
+        seed: int = 0,
+    ) -> None:
         if regularization <= 0:
             raise InputError(f"regularization must be positive, got {regularization}")
+        if not 0.0 <= validation_fraction < 1.0:
+            raise InputError(
+                f"validation_fraction must be within [0, 1), got {validation_fraction}"
+            )
+        if not 0.0 <= max_oos_accuracy_drop <= 1.0:
+            raise InputError(
+                f"max_oos_accuracy_drop must be within [0, 1], got {max_oos_accuracy_drop}"
+            )
         self.embedder = embedder
         self.regularization = regularization
+        self.validation_fraction = validation_fraction
+        self.max_oos_accuracy_drop = max_oos_accuracy_drop
+        self.seed = seed
         self.labels: list[str] = []
         self._weights: np.ndarray | None = None  # (classes, dimension)
         self._bias: np.ndarray | None = None  # (classes,)
+        self.temperature = 1.0
+        self.oos_threshold = 0.0
+        # Out of scope also when no training example is this similar: catches messages that
+        # the softmax still assigns confidently (nonsense landing on "goodbye").
+        self.similarity_threshold = -1.0
+        self._examples: np.ndarray | None = None  # normalised training embeddings
+        self.validation: dict[str, float] = {}
         self.manifest: dict[str, Any] = {}
 
     @property
@@ -63,53 +103,130 @@ class IntentClassifier:
     def fit(
         self, texts: Sequence[str], labels: Sequence[str], *, show_progress: bool = False
     ) -> IntentClassifier:
-        from sklearn.linear_model import LogisticRegression
-
         if len(texts) != len(labels):
             raise InputError(f"{len(texts)} texts but {len(labels)} labels")
         classes = sorted(set(labels))
         if len(classes) < 2:
             raise InputError(f"need at least two intents to train, got {classes}")
         vectors = self.embedder.encode(list(texts), show_progress=show_progress)
+        targets = np.asarray(labels)
+        self._calibrate(vectors, targets)
+        self._weights, self._bias, self.labels = self._fit_head(vectors, targets)
+        self._examples = np.ascontiguousarray(vectors, dtype=np.float32)
+        return self
+
+    def _fit_head(
+        self, vectors: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        from sklearn.linear_model import LogisticRegression
+
         head = LogisticRegression(C=self.regularization, max_iter=3000)
-        head.fit(vectors, list(labels))
+        head.fit(vectors, targets)
         weights = np.asarray(head.coef_, dtype=np.float32)
         bias = np.asarray(head.intercept_, dtype=np.float32)
-        if len(classes) == 2:
+        if len(head.classes_) == 2:
             # scikit-learn keeps one row for two classes; softmax over (-z/2, z/2) is sigmoid(z).
             weights = np.vstack([-weights / 2, weights / 2])
             bias = np.array([-bias[0] / 2, bias[0] / 2], dtype=np.float32)
-        self.labels = [str(label) for label in head.classes_]
-        self._weights, self._bias = weights, bias
-        return self
+        return weights, bias, [str(label) for label in head.classes_]
+
+    def _calibrate(self, vectors: np.ndarray, targets: np.ndarray) -> None:
+        """Fit temperature and out-of-scope threshold on a held-out split (skipped if too small)."""
+        from sklearn.model_selection import train_test_split
+
+        self.temperature, self.oos_threshold, self.validation = 1.0, 0.0, {}
+        self.similarity_threshold = -1.0
+        classes, counts = np.unique(targets, return_counts=True)
+        held_out = max(len(classes), round(self.validation_fraction * len(targets)))
+        if (
+            self.validation_fraction == 0
+            or counts.min() < 2
+            or len(targets) - held_out < len(classes)
+        ):
+            return
+        fit_idx, val_idx = train_test_split(
+            np.arange(len(targets)), test_size=held_out, random_state=self.seed, stratify=targets
+        )
+        weights, bias, labels = self._fit_head(vectors[fit_idx], targets[fit_idx])
+        logits = vectors[val_idx] @ weights.T + bias
+        index = {label: i for i, label in enumerate(labels)}
+        val_targets = np.array([index[t] for t in targets[val_idx]])
+        before = softmax(logits)
+        self.temperature = fit_temperature(logits, val_targets)
+        after = softmax(logits, self.temperature)
+        correct = after.argmax(axis=1) == val_targets
+        # Two signals share the accuracy budget, half each, so together they spend at most all of it.
+        budget = self.max_oos_accuracy_drop / 2
+        self.oos_threshold = choose_oos_threshold(after.max(axis=1), correct, budget)
+        nearest = (vectors[val_idx] @ vectors[fit_idx].T).max(axis=1)
+        self.similarity_threshold = choose_oos_threshold(nearest, correct, budget)
+        self.validation = {
+            "examples": len(val_idx),
+            "accuracy": round(float(correct.mean()), 4),
+            "ece_before_calibration": round(expected_calibration_error(before, val_targets), 4),
+            "ece_after_calibration": round(expected_calibration_error(after, val_targets), 4),
+        }
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities, shape ``(len(texts), len(labels))``, columns in ``labels`` order."""
+        """Calibrated class probabilities, shape ``(len(texts), len(labels))``, in ``labels`` order."""
+        return self._probabilities(self._encode(texts))
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._weights is None:
+            raise AssetError("the intent classifier is not trained; run `supportbot train intents`")
+        return self.embedder.encode([text if text.strip() else " " for text in texts])
+
+    def _probabilities(self, vectors: np.ndarray) -> np.ndarray:
         if self._weights is None or self._bias is None:
             raise AssetError("the intent classifier is not trained; run `supportbot train intents`")
-        cleaned = [text if text.strip() else " " for text in texts]
-        logits = self.embedder.encode(cleaned) @ self._weights.T + self._bias
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+        return softmax(vectors @ self._weights.T + self._bias, self.temperature)
+
+    def _nearest_similarity(self, vectors: np.ndarray) -> np.ndarray:
+        if self._examples is None or len(self._examples) == 0:
+            return np.ones(len(vectors))
+        return np.asarray((vectors @ self._examples.T).max(axis=1))
 
     def predict_batch(self, texts: Sequence[str], top_k: int = 3) -> list[IntentPrediction]:
         if not texts:
             return []
-        probabilities = self.predict_proba(texts)
+        vectors = self._encode(texts)
+        probabilities = self._probabilities(vectors)
+        nearest = self._nearest_similarity(vectors)
         window = self.embedder.max_tokens
         return [
-            self.ranked(row, truncated=self.embedder.token_count(text) > window, top_k=top_k)
-            for text, row in zip(texts, probabilities, strict=True)
+            self.ranked(
+                row,
+                truncated=self.embedder.token_count(text) > window,
+                top_k=top_k,
+                nearest_similarity=similarity,
+            )
+            for text, row, similarity in zip(texts, probabilities, nearest, strict=True)
         ]
 
     def ranked(
-        self, probabilities: np.ndarray, *, truncated: bool = False, top_k: int = 3
+        self,
+        probabilities: np.ndarray,
+        *,
+        truncated: bool = False,
+        top_k: int = 3,
+        nearest_similarity: float = 1.0,
     ) -> IntentPrediction:
         """The ``top_k`` intents of one probability row (columns in ``labels`` order)."""
         order = np.argsort(-probabilities)[: max(1, top_k)]
         scores = tuple(IntentScore(self.labels[i], float(probabilities[i])) for i in order)
-        return IntentPrediction(scores, truncated=truncated)
+        out_of_scope = (
+            scores[0].confidence < self.oos_threshold
+            or nearest_similarity < self.similarity_threshold
+        )
+        return IntentPrediction(scores, truncated=truncated, out_of_scope=bool(out_of_scope))
+
+    def is_out_of_scope(self, texts: Sequence[str]) -> np.ndarray:
+        """Per text, whether neither confidence nor similarity reaches its operating point."""
+        vectors = self._encode(texts)
+        confidence = self._probabilities(vectors).max(axis=1)
+        return (confidence < self.oos_threshold) | (
+            self._nearest_similarity(vectors) < self.similarity_threshold
+        )
 
     def predict(self, text: str, top_k: int = 3) -> IntentPrediction:
         return self.predict_batch([text], top_k)[0]
@@ -125,12 +242,26 @@ class IntentClassifier:
             "dimension": int(self._weights.shape[1]),
             "labels": self.labels,
             "regularization": self.regularization,
+            "temperature": self.temperature,
+            "oos_threshold": self.oos_threshold,
+            "similarity_threshold": self.similarity_threshold,
+            "max_oos_accuracy_drop": self.max_oos_accuracy_drop,
+            "validation": self.validation,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **manifest_extra,
         }
 
         def write(staging: Path) -> None:
-            np.savez(staging / HEAD_FILE, weights=self._weights, bias=self._bias)
+            np.savez(
+                staging / HEAD_FILE,
+                weights=self._weights,
+                bias=self._bias,
+                examples=(
+                    self._examples
+                    if self._examples is not None
+                    else np.zeros((0, self._weights.shape[1]))
+                ).astype(np.float16),
+            )
             (staging / MANIFEST_FILE).write_text(json.dumps(self.manifest, indent=2), "utf-8")
 
         write_directory_atomically(directory, write)
@@ -149,12 +280,19 @@ class IntentClassifier:
             )
         with np.load(Path(directory) / HEAD_FILE) as arrays:
             weights, bias = arrays["weights"], arrays["bias"]
+            examples = arrays["examples"] if "examples" in arrays.files else None
         if weights.shape[0] != len(manifest["labels"]):
             raise AssetError(
                 f"{directory}: head has {weights.shape[0]} rows for {len(manifest['labels'])} labels"
             )
         classifier = cls(embedder, regularization=float(manifest.get("regularization", 10.0)))
         classifier.labels = list(manifest["labels"])
+        classifier.temperature = float(manifest.get("temperature", 1.0))
+        classifier.oos_threshold = float(manifest.get("oos_threshold", 0.0))
+        classifier.similarity_threshold = float(manifest.get("similarity_threshold", -1.0))
+        # Stored as float16 to halve the artifact; searched as float32 for speed.
+        classifier._examples = None if examples is None else examples.astype(np.float32)
+        classifier.validation = dict(manifest.get("validation", {}))
         classifier._weights, classifier._bias = weights, bias
         classifier.manifest = manifest
         return classifier
