@@ -35,5 +35,8 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench-intents: install
+	$(BIN)/python benchmarks/intents.py
+
 clean:
 	rm -rf var .pytest_cache

