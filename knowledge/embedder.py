@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,9 @@ class Embedder:
         self.name = name or (self.model_path.name if self.model_path else DEFAULT_EMBEDDER_NAME)
         self.batch_size = batch_size
         self._model: Any = None
+        # In one chat turn the same message is embedded for the intent and again for retrieval;
+        # remembering recent single-text encodings saves the second forward pass.
+        self._encode_single = lru_cache(maxsize=256)(self._encode_one)
 
     def warm_up(self) -> None:
         if self._model is not None:
@@ -71,6 +75,14 @@ class Embedder:
         self.warm_up()
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) == 1:
+            return self._encode_single(texts[0]).copy()  # a copy: callers may modify it
+        return self._encode_many(texts, show_progress)
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        return self._encode_many([text], False)
+
+    def _encode_many(self, texts: Sequence[str], show_progress: bool) -> np.ndarray:
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
