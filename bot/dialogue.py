@@ -120,7 +120,9 @@ class DialogueManager:
         if follow_up:
             # Both readings are evidence: a follow-up may continue the topic or turn to a
             # new one ("and what would postage be?"), so their probabilities are pooled.
-            alone, in_context = self.classifier.predict_proba([text, in_context_text])
+            # One text per call, so the message alone comes from the embedder's cache.
+            alone = self.classifier.predict_proba([text])[0]
+            in_context = self.classifier.predict_proba([in_context_text])[0]
             return self.classifier.ranked(
                 (alone + in_context) / 2, truncated=prediction.truncated
             ), in_context_text
