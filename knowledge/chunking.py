@@ -1,4 +1,4 @@
-"""Split documents into heading-delimited chunks, windowing long sections by paragraph."""
+"""Split documents into heading-delimited chunks: paragraph windows, sentence windows inside long paragraphs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from knowledge.documents import Chunk, Document
 
 # A closing run of '#' counts only after a space (CommonMark), so "C#" keeps its hash.
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
 def chunk_id(document_id: str, position: int) -> int:
@@ -29,23 +30,45 @@ def split_sections(text: str) -> list[tuple[str, str]]:
     return [(head, "\n".join(body).strip()) for head, body in sections if "\n".join(body).strip()]
 
 
-def window_paragraphs(body: str, max_chars: int) -> list[str]:
-    """Group paragraphs into windows of at most ``max_chars`` (a longer paragraph stands alone)."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
+def split_sentences(paragraph: str) -> list[str]:
+    """Sentences of ``paragraph``: a split after ., ! or ? followed by space and a capital or digit.
+
+    Deliberately simple (no abbreviation list): a wrong split only moves a window boundary,
+    and the one-sentence overlap keeps both halves of an answer together.
+    """
+    return [s.strip() for s in SENTENCE_END.split(paragraph.strip()) if s.strip()]
+
+
+def window_units(units: list[str], max_chars: int, joiner: str) -> list[str]:
+    """Group ``units`` into windows of at most ``max_chars``; a longer unit stands alone.
+
+    Overlap: the last unit of a window opens the next one when both fit, so an answer that
+    straddles the boundary is still found in one piece.
+    """
     windows: list[str] = []
     current: list[str] = []
-    for paragraph in paragraphs:
-        if current and len("\n\n".join([*current, paragraph])) > max_chars:
-            windows.append("\n\n".join(current))
-            # Overlap: the last paragraph of a window opens the next one when both fit,
-            # so an answer that straddles the boundary is still found in one piece.
+    for unit in units:
+        if current and len(joiner.join([*current, unit])) > max_chars:
+            windows.append(joiner.join(current))
             overlap = current[-1]
-            fits = len(overlap) + 2 + len(paragraph) <= max_chars
+            fits = len(overlap) + len(joiner) + len(unit) <= max_chars
             current = [overlap] if fits else []
-        current.append(paragraph)
+        current.append(unit)
     if current:
-        windows.append("\n\n".join(current))
+        windows.append(joiner.join(current))
     return windows
+
+
+def window_paragraphs(body: str, max_chars: int) -> list[str]:
+    """Windows of whole paragraphs; a paragraph longer than ``max_chars`` becomes sentence windows."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
+    units: list[str] = []
+    for paragraph in paragraphs:
+        if len(paragraph) > max_chars:
+            units.extend(window_units(split_sentences(paragraph), max_chars, " "))
+        else:
+            units.append(paragraph)
+    return window_units(units, max_chars, "\n\n")
 
 
 def chunk_document(document: Document, max_chars: int = 1200) -> list[Chunk]:

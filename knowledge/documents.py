@@ -49,8 +49,16 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Passage:
-    """A chunk returned for a query, with its similarity score (higher is better)."""
+    """A chunk returned for a query, with its relevance score (higher is better).
+
+    ``score`` is on the cosine-similarity scale for every retriever, so one threshold and one
+    intent boost fit them all: the dense cosine, the normalised BM25 share, or for hybrid
+    retrieval the cosine plus a bounded lexical bonus. ``dense`` and ``lexical`` keep the
+    components where they were computed, for display and calibration.
+    """
 
     chunk: Chunk
     score: float
     rank: int = field(default=0)
+    dense: float | None = None
+    lexical: float | None = None

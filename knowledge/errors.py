@@ -9,3 +9,7 @@ class KnowledgeError(ValueError):
 
 class IndexMismatchError(KnowledgeError):
     """An index was built with another embedder than the one asked to read it."""
+
+
+class UnknownDocumentError(KnowledgeError):
+    """A document id that is not in the knowledge base (for example in ``kb remove``)."""

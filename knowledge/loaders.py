@@ -1,4 +1,7 @@
-"""Read knowledge sources into :class:`Document` objects, reporting every file that is skipped."""
+"""Read knowledge sources into :class:`Document` objects, reporting every file that is skipped.
+
+Markdown with front matter and JSONL are read here; HTML and CSV FAQ tables have their own modules.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +14,15 @@ import yaml
 
 from knowledge.documents import Document
 from knowledge.errors import KnowledgeError
+from knowledge.faq_loader import CSV_SUFFIXES, load_faq_csv
 from knowledge.files import iter_jsonl
+from knowledge.html_loader import HTML_SUFFIXES, load_html
+from knowledge.text_files import MAX_SOURCE_BYTES, read_source_text
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 JSONL_SUFFIXES = frozenset({".jsonl"})
-MAX_SOURCE_BYTES = 50 * 1024 * 1024
+SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | JSONL_SUFFIXES | HTML_SUFFIXES | CSV_SUFFIXES
+__all__ = ["MAX_SOURCE_BYTES", "SUPPORTED_SUFFIXES", "LoadReport", "load_sources"]
 
 
 @dataclass
@@ -28,7 +35,7 @@ class LoadReport:
 
 def load_markdown(path: Path) -> Document:
     """Load one markdown article whose front matter carries at least ``id`` and ``title``."""
-    raw = _read_text(path)
+    raw = read_source_text(path)
     try:
         post = frontmatter.loads(raw)
     except yaml.YAMLError as exc:
@@ -57,8 +64,11 @@ def load_markdown(path: Path) -> Document:
 
 
 def load_jsonl(path: Path) -> Iterator[Document]:
-    """Yield documents from lines of ``{"id", "title", "text"}`` (optional language, url)."""
-    _read_text(path)  # size, binary and encoding checks
+    """Yield documents from lines of ``{"id", "title", "text"}`` (optional language, url).
+
+    FAQ lines ``{"id", "question", "answer"}`` work too: the question is the title.
+    """
+    read_source_text(path)  # size, binary and encoding checks
     for number, record in iter_jsonl(path):
         if not isinstance(record, dict) or not str(record.get("id", "")).strip():
             raise KnowledgeError(f"{path}:{number}: a document needs an 'id'")
@@ -103,6 +113,10 @@ def _load_file(path: Path) -> list[Document]:
         return [load_markdown(path)]
     if suffix in JSONL_SUFFIXES:
         return list(load_jsonl(path))
+    if suffix in HTML_SUFFIXES:
+        return [load_html(path)]
+    if suffix in CSV_SUFFIXES:
+        return list(load_faq_csv(path))
     raise KnowledgeError(f"{path}: unsupported file type {suffix or '(none)'}")
 
 
@@ -116,18 +130,3 @@ def _expand(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
         else:
             raise KnowledgeError(f"{path}: no such file or directory")
-
-
-def _read_text(path: Path) -> str:
-    size = path.stat().st_size
-    if size == 0:
-        raise KnowledgeError(f"{path}: the file is empty")
-    if size > MAX_SOURCE_BYTES:
-        raise KnowledgeError(f"{path}: {size} bytes is over the {MAX_SOURCE_BYTES}-byte limit")
-    data = path.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise KnowledgeError(f"{path}: looks like a binary file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise KnowledgeError(f"{path}: not UTF-8 text") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
 from knowledge.documents import Passage
@@ -11,30 +12,35 @@ from knowledge.store import KnowledgeStore
 
 
 class Retriever(Protocol):
-    def run(self, query: str, top_k: int = 5) -> list[Passage]:
-        """Passages for ``query``, best first."""
+    def run(self, query: str, top_k: int = 5, *, language: str | None = None) -> list[Passage]:
+        """Passages for ``query``, best first; ``language`` may narrow the search to it."""
         ...
 
 
 class DenseRetriever:
-    """Cosine similarity between the query embedding and every chunk (exact FAISS search)."""
+    """Cosine similarity between the query embedding and the chunk (and title) vectors."""
 
     def __init__(self, store: KnowledgeStore, embedder: Embedder) -> None:
-        if store.embedder_name != embedder.name:
-            raise KnowledgeError(
-                f"the store was built with {store.embedder_name!r}, the embedder is {embedder.name!r}"
-            )
+        check_embedder(store, embedder)
         self.store = store
         self.embedder = embedder
 
-    def run(self, query: str, top_k: int = 5) -> list[Passage]:
+    def run(self, query: str, top_k: int = 5, *, language: str | None = None) -> list[Passage]:
         if not query.strip():
             return []
         vector = self.embedder.encode([query])[0]
         hits = self.store.search(vector, top_k)
         return [
-            Passage(chunk=chunk, score=score, rank=rank) for rank, (chunk, score) in enumerate(hits)
+            Passage(chunk=chunk, score=score, rank=rank, dense=score)
+            for rank, (chunk, score) in enumerate(hits)
         ]
+
+
+def check_embedder(store: KnowledgeStore, embedder: Embedder) -> None:
+    if store.embedder_name != embedder.name:
+        raise KnowledgeError(
+            f"the store was built with {store.embedder_name!r}, the embedder is {embedder.name!r}"
+        )
 
 
 def rerank_with_prior(
@@ -46,11 +52,10 @@ def rerank_with_prior(
     predicted intent's linked articles); documents without a prior keep their score.
     """
     boosted = [
-        Passage(chunk=p.chunk, score=p.score + weight * prior.get(p.chunk.document_id, 0.0))
-        for p in passages
+        replace(p, score=p.score + weight * prior.get(p.chunk.document_id, 0.0)) for p in passages
     ]
     boosted.sort(key=lambda p: p.score, reverse=True)
-    return [Passage(chunk=p.chunk, score=p.score, rank=rank) for rank, p in enumerate(boosted)]
+    return [replace(p, rank=rank) for rank, p in enumerate(boosted)]
 
 
 def rank_documents(passages: list[Passage]) -> list[str]:
