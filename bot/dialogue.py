@@ -86,7 +86,9 @@ class DialogueManager:
         passages: list[Passage] = []
         if decision.needs_retrieval:
             # Retrieve wide, then let the intent's linked articles lift their passages.
-            candidates = self.retriever.run(query, max(self.top_k, CANDIDATE_PASSAGES))
+            candidates = self.retriever.run(
+                query, max(self.top_k, CANDIDATE_PASSAGES), language=guess.language
+            )
             prior = self.tenant.article_prior((s.name, s.confidence) for s in prediction.ranked)
             passages = rerank_with_prior(candidates, prior, self.policy.intent_article_boost)[
                 : self.top_k

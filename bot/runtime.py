@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.conversation_log import SqlConversationLog
 from bot.dialogue import DialogueManager
+from bot.embedding import make_embedder
 from bot.intents import IntentClassifier
 from bot.language import LanguageDetector
 from bot.policy import PolicyConfig
@@ -13,8 +14,13 @@ from bot.sessions import InMemorySessionStore
 from bot.settings import Settings
 from bot.tenant import load_tenant_intents
 from knowledge.embedder import Embedder
-from knowledge.retriever import DenseRetriever
+from knowledge.modes import make_retriever
+from knowledge.retriever import Retriever
+from knowledge.routing import LanguageRouter
 from knowledge.store import KnowledgeStore
+from knowledge.vector_index import limit_search_threads
+
+__all__ = ["Runtime", "build_runtime", "limit_blas_threads", "make_embedder"]
 
 
 @dataclass
@@ -28,11 +34,6 @@ class Runtime:
         self.log.close()
 
 
-def make_embedder(settings: Settings) -> Embedder:
-    """The one embedder instance that serves intents and retrieval alike."""
-    return Embedder(settings.embedder_path)
-
-
 def limit_blas_threads() -> None:
     """Keep numpy's BLAS to one thread in a serving process.
 
@@ -43,6 +44,22 @@ def limit_blas_threads() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
+    limit_search_threads(1)
+
+
+def make_serving_retriever(
+    store: KnowledgeStore, embedder: Embedder, settings: Settings
+) -> Retriever:
+    """The retriever the settings ask for, routed by language when that is switched on."""
+    if settings.retrieval_per_language:
+        return LanguageRouter.from_store(
+            store, lambda part: make_retriever(part, embedder, settings.retrieval_mode)
+        )
+    retriever = make_retriever(store, embedder, settings.retrieval_mode)
+    warm_up = getattr(retriever, "warm_up", None)
+    if warm_up is not None:
+        warm_up()  # build BM25 now if it was not saved, not on the first question
+    return retriever
 
 
 def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Runtime:
@@ -58,7 +75,7 @@ def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Runti
     dialogue = DialogueManager(
         tenant=tenant,
         classifier=classifier,
-        retriever=DenseRetriever(store, embedder),
+        retriever=make_serving_retriever(store, embedder, settings),
         language=LanguageDetector(min_letters=settings.language_min_chars),
         sessions=InMemorySessionStore(),
         log=log,

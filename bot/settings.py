@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from knowledge.options import IndexKind, RetrievalMode
+
 
 class Settings(BaseSettings):
     """Runtime configuration. Derived paths live under ``data_home`` unless set explicitly."""
@@ -48,7 +50,22 @@ class Settings(BaseSettings):
     )
     retrieval_top_k: int = Field(3, ge=1, le=50, description="Passages retrieved per question.")
     retrieval_min_score: float = Field(
-        0.35, ge=-1.0, le=1.0, description="Cosine score under which no passage is trusted."
+        0.35,
+        ge=-1.0,
+        le=2.0,
+        description="Passage score (cosine scale) under which no passage is trusted; "
+        "`supportbot eval retrieval` prints a value fitted on labelled questions.",
+    )
+    retrieval_mode: RetrievalMode = Field(
+        RetrievalMode.HYBRID,
+        description="dense (embeddings), bm25 (words) or hybrid (both, fused on the cosine scale).",
+    )
+    retrieval_index_kind: IndexKind = Field(
+        IndexKind.AUTO,
+        description="FAISS index for `kb build`: auto (exact up to 50k chunks, IVF above), flat or ivf.",
+    )
+    retrieval_per_language: bool = Field(
+        False, description="Search only the chunks in the question's language when it has any."
     )
     intent_article_boost: float = Field(
         0.25,

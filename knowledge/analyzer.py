@@ -7,23 +7,22 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import Stemmer
-from bm25s import stopwords
 
 TOKEN = re.compile(r"(?u)\b\w\w+\b")
-# ISO 639-1 codes of the languages both Snowball and bm25s's stop-word lists know.
+# ISO 639-1 code -> (Snowball stemmer, bm25s stop-word list) for the languages both know.
 LANGUAGES = {
-    "da": ("danish", stopwords.STOPWORDS_DANISH),
-    "de": ("german", stopwords.STOPWORDS_GERMAN),
-    "en": ("english", stopwords.STOPWORDS_EN),
-    "es": ("spanish", stopwords.STOPWORDS_SPANISH),
-    "fr": ("french", stopwords.STOPWORDS_FRENCH),
-    "it": ("italian", stopwords.STOPWORDS_ITALIAN),
-    "nl": ("dutch", stopwords.STOPWORDS_DUTCH),
-    "no": ("norwegian", stopwords.STOPWORDS_NORWEGIAN),
-    "pt": ("portuguese", stopwords.STOPWORDS_PORTUGUESE),
-    "ru": ("russian", stopwords.STOPWORDS_RUSSIAN),
-    "sv": ("swedish", stopwords.STOPWORDS_SWEDISH),
-    "tr": ("turkish", stopwords.STOPWORDS_TURKISH),
+    "da": ("danish", "STOPWORDS_DANISH"),
+    "de": ("german", "STOPWORDS_GERMAN"),
+    "en": ("english", "STOPWORDS_EN"),
+    "es": ("spanish", "STOPWORDS_SPANISH"),
+    "fr": ("french", "STOPWORDS_FRENCH"),
+    "it": ("italian", "STOPWORDS_ITALIAN"),
+    "nl": ("dutch", "STOPWORDS_DUTCH"),
+    "no": ("norwegian", "STOPWORDS_NORWEGIAN"),
+    "pt": ("portuguese", "STOPWORDS_PORTUGUESE"),
+    "ru": ("russian", "STOPWORDS_RUSSIAN"),
+    "sv": ("swedish", "STOPWORDS_SWEDISH"),
+    "tr": ("turkish", "STOPWORDS_TURKISH"),
 }
 
 
@@ -36,9 +35,11 @@ def analyzer(language: str) -> Callable[[str], list[str]]:
 def _analyzer(language: str) -> Callable[[str], list[str]]:
     if language not in LANGUAGES:
         return lambda text: TOKEN.findall(text.lower())
+    from bm25s import stopwords  # imported here: bm25s loads scipy, which quick commands skip
+
     name, words = LANGUAGES[language]
     stemmer = Stemmer.Stemmer(name)
-    stop = frozenset(words)
+    stop = frozenset(getattr(stopwords, words))
 
     def analyze(text: str) -> list[str]:
         return list(stemmer.stemWords([w for w in TOKEN.findall(text.lower()) if w not in stop]))

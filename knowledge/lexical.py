@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import bm25s
 import numpy as np
 
 from knowledge.analyzer import analyzer
 from knowledge.documents import Chunk
 from knowledge.errors import KnowledgeError
+
+if TYPE_CHECKING:  # bm25s pulls in scipy: imported where used, so `kb build` stays quick
+    import bm25s
 
 CHUNK_IDS_FILE = "chunk_ids.npy"
 SETTINGS_FILE = "lexical.json"
@@ -40,6 +43,8 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, chunks: Sequence[Chunk], language: str = "en") -> LexicalIndex:
+        import bm25s
+
         analyze = analyzer(language)
         bm25 = bm25s.BM25()
         corpus = [analyze(chunk.embedding_text) for chunk in chunks]
@@ -80,6 +85,8 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: Path) -> LexicalIndex:
+        import bm25s
+
         try:
             settings = json.loads((directory / SETTINGS_FILE).read_text("utf-8"))
             bm25 = bm25s.BM25.load(str(directory), show_progress=False)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from knowledge.embedder import Embedder
 from knowledge.hybrid import HybridRetriever, LexicalRetriever
+from knowledge.options import RetrievalMode
 from knowledge.retriever import DenseRetriever, Retriever
 from knowledge.store import KnowledgeStore
 
-
-class RetrievalMode(StrEnum):
-    DENSE = "dense"
-    BM25 = "bm25"
-    HYBRID = "hybrid"
+__all__ = ["RetrievalMode", "make_retriever"]
 
 
 def make_retriever(

@@ -13,7 +13,6 @@ Both support add, remove and reconstruct by id, so the knowledge base is updated
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,9 @@ import faiss
 import numpy as np
 
 from knowledge.errors import KnowledgeError
+from knowledge.options import IndexKind
+
+__all__ = ["IndexKind", "VectorIndex", "choose_kind", "limit_search_threads"]
 
 # Up to here an exact scan of 384-d vectors answers in a few milliseconds on one core
 # (benchmarks/retrieval.py: 10k vectors p50 well under 1 ms), so approximation buys nothing.
@@ -29,12 +31,6 @@ FLAT_MAX_VECTORS = 50_000
 DEFAULT_NPROBE = 32
 # k-means needs a few dozen points per cell; more only slows training.
 TRAINING_POINTS_PER_LIST = 64
-
-
-class IndexKind(StrEnum):
-    AUTO = "auto"
-    FLAT = "flat"
-    IVF = "ivf"
 
 
 def choose_kind(vectors: int, requested: IndexKind | str = IndexKind.AUTO) -> IndexKind:

@@ -1,4 +1,7 @@
-"""`supportbot eval`: intent and retrieval quality on labelled files, as plain dicts for JSON."""
+"""`supportbot eval intents`: intent quality on labelled files, as plain dicts for JSON.
+
+Retrieval quality is in training/retrieval_evaluation.py.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,8 @@ from typing import Any
 
 from sklearn.metrics import accuracy_score, f1_score
 
-from bot.errors import InputError
 from bot.intents import IntentClassifier, load_examples
-from knowledge.builder import build_store
 from knowledge.embedder import Embedder
-from knowledge.files import iter_jsonl
-from knowledge.loaders import load_jsonl
-from knowledge.retriever import DenseRetriever, rank_documents
 from training.report import write_intent_report
 
 
@@ -84,47 +82,3 @@ def oos_metrics(
         "oos_precision": round(sum(g == oos for g in flagged) / max(1, len(flagged)), 4),
         "oos_confidence_threshold": round(float(threshold or 0.0), 4),
     }
-
-
-def evaluate_retrieval(
-    docs_path: Path, queries_path: Path, embedder: Embedder, *, depth: int = 20
-) -> dict[str, Any]:
-    documents = list(load_jsonl(docs_path))
-    queries = _load_queries(queries_path)
-    started = time.perf_counter()
-    retriever = DenseRetriever(build_store(documents, embedder), embedder)
-    build_seconds = time.perf_counter() - started
-    hits1 = hits5 = 0
-    reciprocal = 0.0
-    started = time.perf_counter()
-    for query, expected in queries:
-        ranked = rank_documents(retriever.run(query, depth))
-        rank = ranked.index(expected) + 1 if expected in ranked else None
-        hits1 += rank == 1
-        hits5 += rank is not None and rank <= 5
-        reciprocal += 1.0 / rank if rank else 0.0
-    count = len(queries)
-    return {
-        "hit@1": round(hits1 / count, 4),
-        "hit@5": round(hits5 / count, 4),
-        "mrr": round(reciprocal / count, 4),
-        "documents": len(documents),
-        "queries": count,
-        "build_seconds": round(build_seconds, 2),
-        "query_seconds": round(time.perf_counter() - started, 2),
-    }
-
-
-def _load_queries(path: Path) -> list[tuple[str, str]]:
-    queries = []
-    for number, record in iter_jsonl(path):
-        if (
-            not isinstance(record, dict)
-            or not str(record.get("query", "")).strip()
-            or "doc_id" not in record
-        ):
-            raise InputError(f"{path}:{number}: expected an object with 'query' and 'doc_id'")
-        queries.append((str(record["query"]), str(record["doc_id"])))
-    if not queries:
-        raise InputError(f"{path}: no queries found")
-    return queries
