@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.supportbot-installed
 
-.PHONY: install setup run test bench-intents clean
+.PHONY: install setup run test bench-intents bench-retrieval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ test: setup
 
 bench-intents: install
 	$(BIN)/python benchmarks/intents.py
+
+bench-retrieval: install
+	nice -n 19 $(BIN)/python benchmarks/retrieval.py
 
 clean:
 	rm -rf var .pytest_cache

@@ -19,9 +19,7 @@ copies of indexed vectors.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import os
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ from knowledge.documents import Document
 from knowledge.embedder import Embedder
 from knowledge.modes import RetrievalMode, make_retriever
 from knowledge.quality import held_out_no_answer_point, ranking_metrics
-from knowledge.vector_index import IndexKind, VectorIndex
+from knowledge.vector_index import DEFAULT_NPROBE, IndexKind, VectorIndex
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "stackfaq"
@@ -141,27 +139,21 @@ def _normalised(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
 
 
-def rss_mb() -> float:
-    """Resident memory of this process now (Linux)."""
-    with open("/proc/self/statm") as handle:
-        pages = int(handle.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def measure(size: int, queries: int, threads: int, seed: int = 0) -> dict[str, float | str]:
+def measure(
+    size: int, queries: int, threads: int, nprobe: int = DEFAULT_NPROBE, seed: int = 0
+) -> dict[str, float | str]:
     """Build with ``threads`` FAISS threads; query one at a time on one thread, as serving does."""
     mixture = Mixture(size, seed)
     vectors = mixture.draw(size)
     probes = mixture.draw(queries)
     ids = np.arange(size, dtype=np.int64) * 2 + 1  # not 0..n-1, as real chunk ids are not
     faiss.omp_set_num_threads(threads)
-    gc.collect()
-    before = rss_mb()
     started = time.perf_counter()
-    index = VectorIndex.build(vectors, ids, IndexKind.AUTO, seed=seed)
+    index = VectorIndex.build(vectors, ids, IndexKind.AUTO, nprobe=nprobe, seed=seed)
     build_seconds = time.perf_counter() - started
-    gc.collect()
-    memory = rss_mb() - before
+    # What the index holds (vectors, ids, lists, direct map), as FAISS serialises it; resident
+    # memory deltas are unreliable here because freed numpy buffers are reused.
+    memory = index.serialized_bytes() / 2**20
     # One query at a time gains nothing from a second thread and, on a busy 2-core machine,
     # waits for it at OpenMP barriers (p50 8 ms instead of 0.1 ms for 2k vectors).
     faiss.omp_set_num_threads(1)
@@ -184,6 +176,7 @@ def measure(size: int, queries: int, threads: int, seed: int = 0) -> dict[str, f
     milliseconds = np.array(latencies) * 1000
     return {
         "index_type": str(index.describe()["index_type"]),
+        "nprobe": index.nprobe or 0,
         "build_seconds": round(build_seconds, 2),
         "memory_mb": round(memory, 1),
         "p50_ms": round(float(np.percentile(milliseconds, 50)), 3),
@@ -243,7 +236,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="StackFAQ folder")
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="comma-separated vector counts")
     parser.add_argument("--queries", type=int, default=1000, help="queries per size")
-    parser.add_argument("--threads", type=int, default=2, help="FAISS threads")
+    parser.add_argument("--threads", type=int, default=2, help="FAISS threads for building")
+    parser.add_argument("--nprobe", type=int, default=DEFAULT_NPROBE, help="IVF cells per query")
     parser.add_argument("--skip-demo", action="store_true", help="leave out the demo build")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
@@ -253,7 +247,7 @@ def main() -> None:
     else:
         print(f"StackFAQ not found at {args.data}: skipping the quality part", file=sys.stderr)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    result["scale"] = {str(n): measure(n, args.queries, args.threads) for n in sizes}
+    result["scale"] = {str(n): measure(n, args.queries, args.threads, args.nprobe) for n in sizes}
     if not args.skip_demo:
         result["demo"] = demo_build()
     if args.json:
