@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.errors import SupportbotError
+from bot.intents.tuning import TuningConfig, tuning_for
 from bot.settings import Settings
 from knowledge.errors import KnowledgeError
 from knowledge.options import IndexKind, RetrievalMode
@@ -180,6 +181,15 @@ def train_intents(
     text_col: Annotated[str | None, typer.Option(help="CSV/JSONL text column.")] = None,
     label_col: Annotated[str | None, typer.Option(help="CSV/JSONL label column.")] = None,
     force: Annotated[bool, typer.Option(help="Retrain even if the data did not change.")] = False,
+    tune_layers: Annotated[
+        int,
+        typer.Option(
+            help="Fine-tune this many top embedder layers (0: a head on frozen embeddings)."
+        ),
+    ] = TuningConfig().layers,
+    epochs: Annotated[
+        int | None, typer.Option(help="Fine-tuning epochs (default from the tuning config).")
+    ] = None,
 ) -> None:
     """Train the intent classifier and save it in the data home."""
     from training.intents import train_intent_model
@@ -192,6 +202,7 @@ def train_intents(
         text_col=text_col,
         label_col=label_col,
         force=force,
+        tuning=tuning_for(tune_layers, epochs),
     )
     if result.unchanged:
         console.print(f"intent model unchanged ({result.intents} intents): nothing to do")
@@ -218,6 +229,15 @@ def eval_intents(
         typer.Option(help="Folder for a JSON report, confusion matrix and confidence histogram."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    tune_layers: Annotated[
+        int,
+        typer.Option(
+            help="Fine-tune this many top embedder layers (0: a head on frozen embeddings)."
+        ),
+    ] = TuningConfig().layers,
+    epochs: Annotated[
+        int | None, typer.Option(help="Fine-tuning epochs (default from the tuning config).")
+    ] = None,
 ) -> None:
     """Train on one file, test on another, and report accuracy and macro-F1."""
     from training.evaluation import evaluate_intents
@@ -231,6 +251,7 @@ def eval_intents(
         label_col=label_col,
         oos_label=oos_label,
         report_dir=report,
+        tuning=tuning_for(tune_layers, epochs),
     )
     _report(result, as_json)
 

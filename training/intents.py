@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot.intents import IntentClassifier, load_examples
 from bot.intents.classifier import read_intent_manifest
 from bot.intents.examples import data_hash
+from bot.intents.tuning import TuningConfig
 from knowledge.embedder import Embedder
 
 
@@ -30,8 +31,9 @@ def train_intent_model(
     label_col: str | None = None,
     force: bool = False,
     progress: bool = True,
+    tuning: TuningConfig | None = None,
 ) -> TrainResult:
-    """Fit and save; skipped when the saved model already has this data and embedder."""
+    """Fit and save; skipped when the saved model already has this data, embedder and tuning."""
     examples = load_examples(data_path, text_col=text_col, label_col=label_col)
     fingerprint = data_hash(examples)
     existing = read_intent_manifest(output_dir)
@@ -40,10 +42,11 @@ def train_intent_model(
         and existing is not None
         and existing.get("training_data_hash") == fingerprint
         and existing.get("embedder") == embedder.name
+        and existing.get("tuning") == (asdict(tuning) if tuning else None)
     ):
         return TrainResult(output_dir, len(examples), len(existing["labels"]), 0.0, unchanged=True)
     started = time.perf_counter()
-    classifier = IntentClassifier(embedder).fit(
+    classifier = IntentClassifier(embedder, tuning=tuning).fit(
         [e.text for e in examples], [e.label for e in examples], show_progress=progress
     )
     seconds = time.perf_counter() - started

@@ -1,14 +1,17 @@
 """Intent classifier: the shared sentence embedder plus a trained linear (softmax) head.
 
-The head is stored as plain arrays with a JSON manifest, not a pickle, so an artifact
-can be inspected and loaded without executing code.
+Two kinds of model: a logistic-regression head on the frozen embeddings (fast to train),
+or the embedder's top layers fine-tuned together with a softmax head (more accurate; see
+:mod:`bot.intents.top_layers`). The head is stored as plain arrays and the tuned layers as
+safetensors, with a JSON manifest, not a pickle, so an artifact can be inspected and loaded
+without executing code.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,8 @@ from bot.intents.calibration import (
     fit_temperature,
     softmax,
 )
+from bot.intents.top_layers import TopLayers, fine_tune
+from bot.intents.tuning import TuningConfig
 from knowledge.embedder import Embedder
 from knowledge.errors import KnowledgeError
 from knowledge.files import read_manifest, write_directory_atomically
@@ -68,6 +73,7 @@ class IntentClassifier:
         validation_fraction: float = 0.15,
         max_oos_accuracy_drop: float = 0.02,
         seed: int = 0,
+        tuning: TuningConfig | None = None,
     ) -> None:
         if regularization <= 0:
             raise InputError(f"regularization must be positive, got {regularization}")
@@ -84,6 +90,9 @@ class IntentClassifier:
         self.validation_fraction = validation_fraction
         self.max_oos_accuracy_drop = max_oos_accuracy_drop
         self.seed = seed
+        # None: a logistic-regression head on frozen embeddings; else how to tune top layers.
+        self.tuning = tuning
+        self._top: TopLayers | None = None
         self.labels: list[str] = []
         self._weights: np.ndarray | None = None  # (classes, dimension)
         self._bias: np.ndarray | None = None  # (classes,)
@@ -97,6 +106,10 @@ class IntentClassifier:
         self.manifest: dict[str, Any] = {}
 
     @property
+    def kind(self) -> str:
+        return "embedding+logistic-regression" if self._top is None else "tuned-top-layers"
+
+    @property
     def is_fitted(self) -> bool:
         return self._weights is not None
 
@@ -108,11 +121,55 @@ class IntentClassifier:
         classes = sorted(set(labels))
         if len(classes) < 2:
             raise InputError(f"need at least two intents to train, got {classes}")
-        vectors = self.embedder.encode(list(texts), show_progress=show_progress)
         targets = np.asarray(labels)
+        if self.tuning is not None:
+            return self._fit_tuned(list(texts), targets, self.tuning, show_progress)
+        self._top = None
+        vectors = self.embedder.encode(list(texts), show_progress=show_progress)
         self._calibrate(vectors, targets)
         self._weights, self._bias, self.labels = self._fit_head(vectors, targets)
         self._examples = np.ascontiguousarray(vectors, dtype=np.float32)
+        return self
+
+    def _fit_tuned(
+        self, texts: list[str], targets: np.ndarray, tuning: TuningConfig, show_progress: bool
+    ) -> IntentClassifier:
+        """Fine-tune the top layers on the training split; calibrate on the held-out split.
+
+        Unlike the logistic-regression head, the model is not refitted on all the data
+        afterwards: a second fine-tune would double the training time, and the held-out
+        split keeps the calibration honest (tuned layers are overconfident on examples
+        they were trained on).
+        """
+        top = TopLayers(self.embedder, tuning.layers)
+        states = self.embedder.encode_with_states(
+            texts, top.tap_layer, show_progress=show_progress
+        ).states
+        self.labels = sorted({str(label) for label in targets})
+        index = {label: i for i, label in enumerate(self.labels)}
+        classes = np.array([index[str(label)] for label in targets])
+        split = self._split(targets)
+        fit_idx = split[0] if split else np.arange(len(targets))
+        weights, bias = fine_tune(
+            top,
+            [states[i] for i in fit_idx],
+            classes[fit_idx],
+            len(self.labels),
+            tuning,
+            show_progress=show_progress,
+        )
+        vectors = top.embed(states)
+        self._top, self._weights, self._bias = top, weights, bias
+        self._examples = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._reset_operating_point()
+        if split:
+            val_idx = split[1]
+            self._fit_operating_point(
+                vectors[val_idx] @ weights.T + bias,
+                classes[val_idx],
+                vectors[val_idx],
+                vectors[fit_idx],
+            )
         return self
 
     def _fit_head(
@@ -130,12 +187,10 @@ class IntentClassifier:
             bias = np.array([-bias[0] / 2, bias[0] / 2], dtype=np.float32)
         return weights, bias, [str(label) for label in head.classes_]
 
-    def _calibrate(self, vectors: np.ndarray, targets: np.ndarray) -> None:
-        """Fit temperature and out-of-scope threshold on a held-out split (skipped if too small)."""
+    def _split(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Stratified (fit, validation) indices, or None when the data is too small to split."""
         from sklearn.model_selection import train_test_split
 
-        self.temperature, self.oos_threshold, self.validation = 1.0, 0.0, {}
-        self.similarity_threshold = -1.0
         classes, counts = np.unique(targets, return_counts=True)
         held_out = max(len(classes), round(self.validation_fraction * len(targets)))
         if (
@@ -143,14 +198,40 @@ class IntentClassifier:
             or counts.min() < 2
             or len(targets) - held_out < len(classes)
         ):
-            return
+            return None
         fit_idx, val_idx = train_test_split(
             np.arange(len(targets)), test_size=held_out, random_state=self.seed, stratify=targets
         )
+        return np.asarray(fit_idx), np.asarray(val_idx)
+
+    def _reset_operating_point(self) -> None:
+        self.temperature, self.oos_threshold, self.validation = 1.0, 0.0, {}
+        self.similarity_threshold = -1.0
+
+    def _calibrate(self, vectors: np.ndarray, targets: np.ndarray) -> None:
+        """Fit temperature and out-of-scope threshold on a held-out split (skipped if too small)."""
+        self._reset_operating_point()
+        split = self._split(targets)
+        if split is None:
+            return
+        fit_idx, val_idx = split
         weights, bias, labels = self._fit_head(vectors[fit_idx], targets[fit_idx])
-        logits = vectors[val_idx] @ weights.T + bias
         index = {label: i for i, label in enumerate(labels)}
-        val_targets = np.array([index[t] for t in targets[val_idx]])
+        self._fit_operating_point(
+            vectors[val_idx] @ weights.T + bias,
+            np.array([index[t] for t in targets[val_idx]]),
+            vectors[val_idx],
+            vectors[fit_idx],
+        )
+
+    def _fit_operating_point(
+        self,
+        logits: np.ndarray,
+        val_targets: np.ndarray,
+        val_vectors: np.ndarray,
+        fit_vectors: np.ndarray,
+    ) -> None:
+        """Temperature, then the two out-of-scope thresholds, from held-out logits."""
         before = softmax(logits)
         self.temperature = fit_temperature(logits, val_targets)
         after = softmax(logits, self.temperature)
@@ -158,10 +239,10 @@ class IntentClassifier:
         # Two signals share the accuracy budget, half each, so together they spend at most all of it.
         budget = self.max_oos_accuracy_drop / 2
         self.oos_threshold = choose_oos_threshold(after.max(axis=1), correct, budget)
-        nearest = (vectors[val_idx] @ vectors[fit_idx].T).max(axis=1)
+        nearest = (val_vectors @ fit_vectors.T).max(axis=1)
         self.similarity_threshold = choose_oos_threshold(nearest, correct, budget)
         self.validation = {
-            "examples": len(val_idx),
+            "examples": len(val_targets),
             "accuracy": round(float(correct.mean()), 4),
             "ece_before_calibration": round(expected_calibration_error(before, val_targets), 4),
             "ece_after_calibration": round(expected_calibration_error(after, val_targets), 4),
@@ -174,7 +255,11 @@ class IntentClassifier:
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._weights is None:
             raise AssetError("the intent classifier is not trained; run `supportbot train intents`")
-        return self.embedder.encode([text if text.strip() else " " for text in texts])
+        texts = [text if text.strip() else " " for text in texts]
+        if self._top is None:
+            return self.embedder.encode(texts)
+        states = self.embedder.encode_with_states(texts, self._top.tap_layer).states
+        return self._top.embed(states)
 
     def _probabilities(self, vectors: np.ndarray) -> np.ndarray:
         if self._weights is None or self._bias is None:
@@ -237,7 +322,9 @@ class IntentClassifier:
             raise AssetError("cannot save an untrained intent classifier")
         self.manifest = {
             "artifact_version": ARTIFACT_VERSION,
-            "kind": "embedding+logistic-regression",
+            "kind": self.kind,
+            "tuned_layers": 0 if self._top is None else len(self._top.layers),
+            "tuning": None if self.tuning is None else asdict(self.tuning),
             "embedder": self.embedder.name,
             "dimension": int(self._weights.shape[1]),
             "labels": self.labels,
@@ -262,6 +349,8 @@ class IntentClassifier:
                     else np.zeros((0, self._weights.shape[1]))
                 ).astype(np.float16),
             )
+            if self._top is not None:
+                self._top.save(staging)
             (staging / MANIFEST_FILE).write_text(json.dumps(self.manifest, indent=2), "utf-8")
 
         write_directory_atomically(directory, write)
@@ -293,6 +382,10 @@ class IntentClassifier:
         # Stored as float16 to halve the artifact; searched as float32 for speed.
         classifier._examples = None if examples is None else examples.astype(np.float32)
         classifier.validation = dict(manifest.get("validation", {}))
+        if int(manifest.get("tuned_layers", 0)) > 0:
+            classifier._top = TopLayers.load(directory, embedder, int(manifest["tuned_layers"]))
+            if manifest.get("tuning"):
+                classifier.tuning = TuningConfig(**manifest["tuning"])
         classifier._weights, classifier._bias = weights, bias
         classifier.manifest = manifest
         return classifier

@@ -1,0 +1,162 @@
+"""The embedder's top transformer layers, copied and fine-tuned for intent classification.
+
+Tuning only the top layers keeps one embedder serving intents and retrieval: the lower
+layers run once per message, retrieval reads the untouched model's embedding, and the
+intent model continues from a lower layer's token states with its own tuned copy of the
+layers above. Training is cheap for the same reason: the frozen lower layers' states are
+computed once, and each epoch only runs the few tuned layers forwards and backwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bot.errors import AssetError, InputError
+from bot.intents.tuning import TuningConfig
+from knowledge.embedder import Embedder
+
+WEIGHTS_FILE = "top_layers.safetensors"
+# Normalised embeddings times this scale are the logits' input: a cosine classifier whose
+# logits can still reach a confident softmax (the calibration temperature rescales later).
+COSINE_SCALE = 20.0
+
+
+class TopLayers(nn.Module):
+    """Copies of the embedder's last ``count`` layers, then mean pooling and L2 normalisation."""
+
+    def __init__(self, embedder: Embedder, count: int) -> None:
+        super().__init__()
+        transformer = embedder.transformer
+        layers = getattr(getattr(transformer, "encoder", None), "layer", None)
+        if layers is None:
+            raise AssetError(
+                f"top-layer tuning needs a BERT-style encoder; {embedder.name!r} has no encoder.layer"
+            )
+        if not 1 <= count < len(layers):
+            raise InputError(f"can tune 1 to {len(layers) - 1} layers, got {count}")
+        self.config = transformer.config
+        self.tap_layer = len(layers) - count
+        self.layers = nn.ModuleList(copy.deepcopy(layer) for layer in layers[self.tap_layer :])
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        attention = create_bidirectional_mask(
+            config=self.config, inputs_embeds=states, attention_mask=mask
+        )
+        hidden = states
+        for layer in self.layers:
+            output = layer(hidden, attention_mask=attention)
+            hidden = output[0] if isinstance(output, tuple) else output
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return nn.functional.normalize(pooled, dim=-1)
+
+    def embed(self, states: Sequence[np.ndarray], batch_size: int = 128) -> np.ndarray:
+        """Normalised intent embeddings for token states taken at ``tap_layer``."""
+        self.eval()
+        out = np.zeros((len(states), self.config.hidden_size), dtype=np.float32)
+        order = sorted(range(len(states)), key=lambda i: len(states[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                padded, mask = pad_states([states[i] for i in rows])
+                out[rows] = self(padded, mask).numpy()
+        return out
+
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {name: t.detach().contiguous() for name, t in self.layers.state_dict().items()}
+        save_file(tensors, str(Path(directory) / WEIGHTS_FILE))
+
+    @classmethod
+    def load(cls, directory: Path, embedder: Embedder, count: int) -> TopLayers:
+        from safetensors.torch import load_file
+
+        path = Path(directory) / WEIGHTS_FILE
+        if not path.is_file():
+            raise AssetError(f"{path} is missing; retrain with `supportbot train intents`")
+        top = cls(embedder, count)
+        try:
+            top.layers.load_state_dict(load_file(str(path)))
+        except RuntimeError as exc:
+            raise AssetError(f"{path} does not fit the embedder {embedder.name!r}: {exc}") from exc
+        return top.eval()
+
+
+def pad_states(states: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length token states into a zero-padded batch and its attention mask."""
+    longest = max(1, max(len(s) for s in states))
+    hidden = states[0].shape[1]
+    padded = torch.zeros(len(states), longest, hidden)
+    mask = torch.zeros(len(states), longest, dtype=torch.long)
+    for row, state in enumerate(states):
+        padded[row, : len(state)] = torch.from_numpy(state)
+        mask[row, : len(state)] = 1
+    return padded, mask
+
+
+def fine_tune(
+    top: TopLayers,
+    states: Sequence[np.ndarray],
+    targets: np.ndarray,
+    classes: int,
+    config: TuningConfig,
+    *,
+    show_progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train ``top`` and a cosine softmax head on class indices; returns the head (weights, bias).
+
+    The returned weights already include :data:`COSINE_SCALE`, so logits are
+    ``embedding @ weights.T + bias`` like the logistic-regression head's.
+    """
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(config.seed)
+    head = nn.Linear(top.config.hidden_size, classes)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": top.parameters(), "lr": config.learning_rate},
+            {"params": head.parameters(), "lr": config.head_learning_rate},
+        ],
+        weight_decay=0.01,
+    )
+    # Batches of similar length: most messages are short, so little padding is computed.
+    order = sorted(range(len(states)), key=lambda i: len(states[i]))
+    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    schedule: Any = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=[config.learning_rate, config.head_learning_rate],
+        total_steps=config.epochs * len(batches),
+        pct_start=0.1,
+    )
+    labels = torch.as_tensor(targets, dtype=torch.long)
+    shuffler = random.Random(config.seed)
+    top.train()
+    with tqdm(total=config.epochs * len(batches), desc="Tuning", disable=not show_progress) as bar:
+        for epoch in range(config.epochs):
+            shuffler.shuffle(batches)
+            for rows in batches:
+                padded, mask = pad_states([states[i] for i in rows])
+                logits = head(top(padded, mask) * COSINE_SCALE)
+                loss = nn.functional.cross_entropy(
+                    logits, labels[rows], label_smoothing=config.label_smoothing
+                )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+                bar.update()
+    top.eval()
+    weights = head.weight.detach().numpy() * COSINE_SCALE
+    return weights.astype(np.float32), head.bias.detach().numpy().astype(np.float32)
