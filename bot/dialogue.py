@@ -1,15 +1,22 @@
 """The dialogue manager: one user message in, one bot reply out, every turn logged.
 
 A turn runs as a pipeline: language -> intent -> policy -> retrieval -> reply -> log.
+:meth:`DialogueManager.stream` adds the generated answer, streamed sentence by sentence;
+:meth:`DialogueManager.handle` is the same turn with the extractive answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 from bot.conversation_log import ConversationLog, TurnRecord
 from bot.errors import InputError
 from bot.followups import looks_like_follow_up
+from bot.generation.answerer import AnswerDelta, FinalAnswer, GroundedAnswerer
+from bot.generation.prompt import PromptPassage
+from bot.generation.types import ChatMessage
 from bot.intents import IntentClassifier, IntentPrediction, IntentScore
 from bot.language import LanguageDetector
 from bot.policy import Action, PolicyConfig, decide, is_unclear
@@ -42,6 +49,22 @@ class BotReply:
     alternatives: tuple[IntentScore, ...] = ()
     sources: tuple[SourceRef, ...] = field(default=())
     truncated: bool = False
+    generated: bool = False  # written by the generator (and grounded), not taken from a passage
+    fallback: str | None = None  # why a draft was replaced by the extractive answer
+
+
+@dataclass(frozen=True)
+class ReplyDelta:
+    """The next checked piece of a generated answer; the final :class:`BotReply` follows."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class _PlannedTurn:
+    text: str
+    reply: BotReply
+    passages: list[Passage]  # the passages good enough to answer from, best first
 
 
 class DialogueManager:
@@ -57,6 +80,7 @@ class DialogueManager:
         policy: PolicyConfig,
         top_k: int = 3,
         max_message_chars: int = 4000,
+        answerer: GroundedAnswerer | None = None,
     ) -> None:
         self.tenant = tenant
         self.classifier = classifier
@@ -67,12 +91,44 @@ class DialogueManager:
         self.policy = policy
         self.top_k = top_k
         self.max_message_chars = max_message_chars
+        self.answerer = answerer
 
     def open_session(self, session_id: str | None = None) -> Session:
         return self.sessions.get_or_create(session_id, self.tenant.language)
 
     def handle(self, session: Session, text: str) -> BotReply:
-        """Answer ``text`` in ``session``; raises :class:`InputError` for unusable messages."""
+        """Answer ``text`` in ``session`` without generation (the best passage answers).
+
+        Raises :class:`InputError` for unusable messages.
+        """
+        turn = self._plan(session, text)
+        self._finish(session, turn.text, turn.reply)
+        return turn.reply
+
+    async def stream(self, session: Session, text: str) -> AsyncIterator[ReplyDelta | BotReply]:
+        """Answer ``text`` with the generator when there is one: :class:`ReplyDelta` pieces as
+        they pass the grounding check, then the final :class:`BotReply` (always last; its
+        text is the whole answer and may replace the pieces, after a fallback)."""
+        turn = await asyncio.to_thread(self._plan, session, text)
+        reply = turn.reply
+        if self.answerer is not None and reply.action is Action.ANSWER and turn.passages:
+            history = [
+                ChatMessage("user" if role == "user" else "assistant", said)
+                for role, said in session.history
+            ]
+            passages = [
+                PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section) for p in turn.passages
+            ]
+            async for event in self.answerer.answer(turn.text, passages, history, reply.language):
+                if isinstance(event, AnswerDelta):
+                    yield ReplyDelta(event.text)
+                else:
+                    reply = _with_answer(reply, event, turn.passages)
+        await asyncio.to_thread(self._finish, session, turn.text, reply)
+        yield reply
+
+    def _plan(self, session: Session, text: str) -> _PlannedTurn:
+        """Everything before the reply text is final: checks, language, intent, retrieval."""
         text = text.strip()
         if not text:
             raise InputError("the message is empty")
@@ -97,12 +153,16 @@ class DialogueManager:
         reply = replace(reply, truncated=prediction.truncated)
         if guess.language in self.policy.supported_languages:
             session.language = guess.language
+        good = [p for p in passages if p.score >= self.policy.retrieval_min_score]
+        return _PlannedTurn(text, reply, good)
+
+    def _finish(self, session: Session, text: str, reply: BotReply) -> None:
+        """Remember the turn in the session and write it to the log."""
         session.turns += 1
         session.handed_off = session.handed_off or reply.action is Action.HANDOFF
         session.history += [("user", text), ("bot", reply.text)]
         self.sessions.save(session)
         self.log.record(_turn_record(session, text, reply))
-        return reply
 
     def _classify(self, text: str, session: Session) -> tuple[IntentPrediction, str]:
         """The intent of ``text`` and the text to search with.
@@ -170,12 +230,7 @@ class DialogueManager:
                 text = messages.clarify.format(first=choices[0], second=choices[1])
                 return BotReply(text, Action.CLARIFY, language, top, alternatives)
             return BotReply(messages.no_answer, Action.NO_ANSWER, language, top, alternatives)
-        sources = tuple(
-            SourceRef(
-                p.chunk.document_id, p.chunk.title, p.chunk.section, p.chunk.url, round(p.score, 4)
-            )
-            for p in _one_per_document(good)
-        )
+        sources = _sources(good)
         return BotReply(
             clip_to_sentences(good[0].chunk.text),
             Action.ANSWER,
@@ -184,6 +239,31 @@ class DialogueManager:
             alternatives,
             sources,
         )
+
+
+def _sources(passages: list[Passage]) -> tuple[SourceRef, ...]:
+    return tuple(
+        SourceRef(
+            p.chunk.document_id, p.chunk.title, p.chunk.section, p.chunk.url, round(p.score, 4)
+        )
+        for p in _one_per_document(passages)
+    )
+
+
+def _with_answer(reply: BotReply, answer: FinalAnswer, passages: list[Passage]) -> BotReply:
+    """The planned reply with the answerer's text and the passages that text rests on."""
+    fallback = answer.fallback.value if answer.fallback else None
+    if answer.declined:
+        # The model found no answer in the passages: say so, and show no sources.
+        return replace(reply, text=answer.text, action=Action.NO_ANSWER, sources=(), generated=True)
+    used = [passages[i] for i in answer.passages if i < len(passages)]
+    return replace(
+        reply,
+        text=answer.text,
+        sources=_sources(used),
+        generated=answer.generated,
+        fallback=fallback,
+    )
 
 
 def _one_per_document(passages: list[Passage]) -> list[Passage]:
@@ -221,5 +301,7 @@ def _turn_record(session: Session, text: str, reply: BotReply) -> TurnRecord:
             "alternatives": [[a.name, a.confidence] for a in reply.alternatives],
             "sources": [s.document_id for s in reply.sources],
             "truncated": reply.truncated,
+            "generated": reply.generated,
+            "fallback": reply.fallback,
         },
     )

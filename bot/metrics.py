@@ -23,6 +23,18 @@ class Metrics:
         self.turn_seconds = Histogram(
             "supportbot_turn_seconds", "Time to answer one user message.", registry=self.registry
         )
+        self.generator_fallbacks = Counter(
+            "supportbot_generator_fallbacks_total",
+            "Generated drafts replaced by the extractive answer, by reason "
+            "(unsupported, timeout, error).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.generated_answers = Counter(
+            "supportbot_generated_answers_total",
+            "Answers written by the generator that passed the grounding check.",
+            registry=self.registry,
+        )
         self.connections = Gauge(
             "supportbot_websocket_connections", "Open chat WebSockets.", registry=self.registry
         )

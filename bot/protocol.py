@@ -1,4 +1,4 @@
-"""WebSocket frames (protocol version 1), validated with pydantic; see docs/protocol.md."""
+"""WebSocket frames (protocol versions 1 and 2), validated with pydantic; see docs/protocol.md."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Version 1: one `reply` frame per message. Version 2 (asked for with ``?protocol=2``) adds
+# `reply_delta` frames that stream a generated answer before its `reply`.
 PROTOCOL_VERSION = 1
+STREAMING_PROTOCOL_VERSION = 2
+SUPPORTED_PROTOCOLS = (PROTOCOL_VERSION, STREAMING_PROTOCOL_VERSION)
 
 
 class ErrorCode(StrEnum):
@@ -17,6 +21,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     EMPTY_TEXT = "empty_text"
     INTERNAL = "internal_error"
+    UNSUPPORTED_PROTOCOL = "unsupported_protocol"
 
 
 class UserMessage(BaseModel):
@@ -58,6 +63,16 @@ class ReplyFrame(BaseModel):
     alternatives: list[IntentOut]
     sources: list[SourceOut]
     truncated: bool = False
+    generated: bool = False
+
+
+class ReplyDeltaFrame(BaseModel):
+    """Protocol 2: the next piece of a generated answer; append ``text`` to the reply so far."""
+
+    type: Literal["reply_delta"] = "reply_delta"
+    reply_to: str | None
+    index: int
+    text: str
 
 
 class ErrorFrame(BaseModel):

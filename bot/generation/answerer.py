@@ -1,0 +1,163 @@
+"""One grounded answer: prompt the generator, check each sentence as it arrives, fall back.
+
+A draft sentence reaches the user only after it passed the grounding check, so a
+hallucination is never shown, not even for a moment. The first unsupported sentence stops
+the model and the whole answer becomes the extractive one; so do a timeout and a backend
+error. Every fallback carries its reason, which the channel counts in a metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.errors import ConfigError
+from bot.generation.extractive import extractive_answer
+from bot.generation.grounding import GroundingChecker, SentenceSupport
+from bot.generation.prompt import PromptBuilder, PromptPassage
+from bot.generation.sentences import complete_sentences, is_decline
+from bot.generation.types import ChatMessage, GenerationError, GenerationTimeout, Generator
+
+
+class FallbackReason(StrEnum):
+    UNSUPPORTED = "unsupported"  # a draft sentence is not backed by the passages, or no draft
+    TIMEOUT = "timeout"  # the backend did not start or went quiet in time
+    ERROR = "error"  # the backend failed
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    text: str  # the next checked piece; the pieces joined are the final text
+
+
+@dataclass(frozen=True)
+class FinalAnswer:
+    text: str
+    generated: bool  # False: the extractive fallback
+    passages: tuple[int, ...]  # indices of the passages the answer rests on, best first
+    declined: bool = False  # the model said it does not know (and offered a person)
+    fallback: FallbackReason | None = None
+
+
+class GroundedAnswerer:
+    def __init__(
+        self,
+        generator: Generator,
+        builder: PromptBuilder,
+        checker: GroundingChecker,
+        *,
+        timeout_s: float = 10.0,
+        total_timeout_s: float = 30.0,
+        max_sentences: int = 5,
+    ) -> None:
+        if timeout_s <= 0 or total_timeout_s <= 0:
+            raise ConfigError("generator timeouts must be positive")
+        self.generator = generator
+        self.builder = builder
+        self.checker = checker
+        self.timeout_s = timeout_s
+        self.total_timeout_s = total_timeout_s
+        self.max_sentences = max_sentences
+
+    def warm_up(self) -> None:
+        self.generator.warm_up()
+
+    async def answer(
+        self,
+        question: str,
+        passages: Sequence[PromptPassage],
+        history: Sequence[ChatMessage] = (),
+        language: str = "en",
+    ) -> AsyncIterator[AnswerDelta | FinalAnswer]:
+        if not passages:
+            raise ConfigError("a grounded answer needs at least one passage")
+        prompt = self.builder.build(question, passages, history, language)
+        texts = [p.text for p in passages[: prompt.passages_used]]
+        if not texts:
+            yield await self._fallback(question, passages, FallbackReason.UNSUPPORTED, language)
+            return
+        accepted: list[SentenceSupport] = []
+        shown = ""
+        reason: FallbackReason | None = None
+        try:
+            async with aclosing(self._sentences(prompt.messages)) as sentences:
+                async for sentence in sentences:
+                    if any(s.text == sentence for s in accepted):
+                        continue  # a greedy loop repeating itself; the stop criterion ends it soon
+                    support = await asyncio.to_thread(self.checker.support, sentence, texts)
+                    if not support.supported(self.checker.threshold):
+                        reason = FallbackReason.UNSUPPORTED
+                        break  # leaving the block closes the stream and stops the model
+                    piece = f" {sentence}" if shown else sentence
+                    accepted.append(support)
+                    shown += piece
+                    yield AnswerDelta(piece)
+                    if len(accepted) >= self.max_sentences:
+                        break
+        except GenerationTimeout:
+            reason = FallbackReason.TIMEOUT
+        except GenerationError:
+            reason = FallbackReason.ERROR
+        if reason is None and not accepted:
+            reason = FallbackReason.UNSUPPORTED
+        if reason is not None:
+            yield await self._fallback(question, passages, reason, language)
+            return
+        used = tuple(sorted({s.passage for s in accepted if s.passage is not None}))
+        declined = all(not s.checked for s in accepted) and any(
+            is_decline(s.text) for s in accepted
+        )
+        yield FinalAnswer(shown, generated=True, passages=used, declined=declined)
+
+    async def _sentences(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        """Complete sentences of the draft, under the first-token/stall and total deadlines."""
+        stream = self.generator.stream(messages)
+        deadline = time.monotonic() + self.total_timeout_s
+        buffer = ""
+        yielded = False
+        try:
+            while True:
+                wait = min(self.timeout_s, deadline - time.monotonic())
+                try:
+                    delta = await asyncio.wait_for(anext(stream), timeout=max(wait, 0.001))
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    raise GenerationTimeout(
+                        f"{self.generator.name} gave no text for {wait:.1f}s"
+                    ) from exc
+                sentences, buffer = complete_sentences(buffer + delta)
+                for sentence in sentences:
+                    yielded = True
+                    yield sentence
+        except GenerationError:
+            raise
+        except Exception as exc:
+            raise GenerationError(f"{self.generator.name} failed: {exc}") from exc
+        finally:
+            await stream.aclose()  # stops a local decode thread / closes the HTTP stream
+        # Text after the last sentence end is kept only when it reads as a finished
+        # sentence, or is all there is: otherwise the token limit cut it mid-sentence.
+        rest = buffer.strip()
+        if rest and (rest[-1] in ".!?\"')" or not yielded):
+            yield rest
+
+    async def _fallback(
+        self,
+        question: str,
+        passages: Sequence[PromptPassage],
+        reason: FallbackReason,
+        language: str,
+    ) -> FinalAnswer:
+        text = await asyncio.to_thread(
+            extractive_answer,
+            question,
+            passages[0].text,
+            embedder=self.checker.embedder,
+            language=language,
+        )
+        return FinalAnswer(text, generated=False, passages=(0,), fallback=reason)

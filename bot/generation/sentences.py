@@ -1,0 +1,57 @@
+"""Sentence splitting and the sentence kinds the grounding check treats differently."""
+
+from __future__ import annotations
+
+import re
+
+# A sentence ends at ., ! or ? (closing quotes/brackets included) followed by space, or a line break.
+SENTENCE_BOUNDARY = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+|\n+")
+NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+# The assistant declining, or offering a person: statements about the bot, not about the
+# store, so there is nothing in the passages to check them against. Only "I" as the
+# subject counts: "we don't ship to Alaska" is a claim about the store and is checked.
+DECLINE = re.compile(
+    r"\bI\s*(?:'m|’m| am)?\s*(?:do not|don't|don’t|cannot|can't|can’t|can not|won't|"
+    r"unable|not able)\b",
+    re.IGNORECASE,
+)
+OFFER = re.compile(
+    r"\b(?:connect you|put you in touch|pass you|hand you over|transfer you|"
+    r"anything else|happy to help|glad to help|I can help|help you with|"
+    r"contact (?:our|the) support team)\b",
+    re.IGNORECASE,
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in SENTENCE_BOUNDARY.split(text.strip()) if s and s.strip()]
+
+
+def numbers_in(text: str) -> set[str]:
+    """Digits in ``text``, normalised ("1,000" -> "1000") so formatting does not matter."""
+    return {n.replace(",", "") for n in NUMBER.findall(text)}
+
+
+def is_meta(sentence: str) -> bool:
+    """A refusal or an offer of help that states no figure: nothing to ground."""
+    return not NUMBER.search(sentence) and bool(DECLINE.search(sentence) or OFFER.search(sentence))
+
+
+def is_decline(sentence: str) -> bool:
+    return not NUMBER.search(sentence) and bool(DECLINE.search(sentence))
+
+
+def complete_sentences(buffer: str) -> tuple[list[str], str]:
+    """Sentences of ``buffer`` known to be complete, and the unfinished rest.
+
+    A sentence is complete once a boundary (end mark and whitespace, or a line break)
+    follows it; the text after the last boundary may still grow.
+    """
+    sentences: list[str] = []
+    start = 0
+    for match in SENTENCE_BOUNDARY.finditer(buffer):
+        piece = buffer[start : match.start()].strip()
+        if piece:
+            sentences.append(piece)
+        start = match.end()
+    return sentences, buffer[start:]

@@ -1,0 +1,60 @@
+"""The generator family's interface: chat messages in, an async stream of text deltas out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from bot.errors import SupportbotError
+
+Role = Literal["system", "user", "assistant"]
+
+
+class GenerationError(SupportbotError, RuntimeError):
+    """The generator backend failed to produce a draft (bad response, crash, refused request)."""
+
+
+class GenerationTimeout(GenerationError, TimeoutError):
+    """The backend did not answer, or stalled, within the configured time."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A chat model that streams its answer.
+
+    Implementations validate their arguments in ``__init__`` and load models or open
+    clients in :meth:`warm_up`; :meth:`stream` may call ``warm_up`` itself on first use.
+    """
+
+    name: str
+    max_new_tokens: int
+
+    def warm_up(self) -> None: ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's prompt (an estimate where no tokenizer is at hand)."""
+        ...
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        """Text deltas of a greedy answer to ``messages``; closing the iterator stops the model."""
+        ...
+
+
+async def complete_text(
+    generator: Generator, messages: Sequence[ChatMessage], *, max_new_tokens: int | None = None
+) -> str:
+    """The whole answer as one string (for evaluation and scripts; serving streams)."""
+    parts = [part async for part in generator.stream(messages, max_new_tokens=max_new_tokens)]
+    return "".join(parts)
