@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from bot.runtime import Runtime
 from knowledge.builder import build_store
 from knowledge.documents import Document
 from knowledge.embedder import Embedder
@@ -178,3 +181,30 @@ def test_held_out_no_answer_point_and_ranking_metrics(
     point = held_out_no_answer_point(store, lambda s: make_retriever(s, embedder, "dense"), queries)
     assert point.answerable == point.unanswerable == len(queries)
     assert 0.0 < point.min_score < 1.0 and point.balanced_accuracy >= 0.5
+
+
+def test_eval_retrieval_reports_each_mode_and_a_min_score(embedder: Embedder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from training.retrieval_evaluation import evaluate_retrieval
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(
+        "\n".join(json.dumps({"id": d.id, "title": d.title, "text": d.text}) for d in DOCUMENTS[:4])
+    )
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        json.dumps({"query": "KX-4471 switch broken", "doc_id": "lamp-recall"})
+        + "\n"
+        + json.dumps({"query": "forgot my password", "doc_id": "password"})
+    )
+    for mode in ("dense", "bm25", "hybrid"):
+        result = evaluate_retrieval(docs, queries, embedder, mode=mode)
+        assert result["mode"] == mode and result["queries"] == 2 and result["hit@1"] == 1.0
+        assert "min_score" in result and 0.0 <= result["no_answer_balanced_accuracy"] <= 1.0
+
+
+def test_the_runtime_retrieves_with_hybrid_by_default(demo_runtime: Runtime) -> None:
+    assert demo_runtime.settings.retrieval_mode == "hybrid"
+    retriever = demo_runtime.dialogue.retriever
+    assert isinstance(retriever, HybridRetriever)
+    [passage] = retriever.run("how long do refunds take", 1)
+    assert passage.dense is not None and passage.lexical is not None
