@@ -84,8 +84,12 @@ class KnowledgeStore:
         title_vectors = (
             np.zeros((0, self.dimension), np.float32) if title_vectors is None else title_vectors
         )
-        if len(chunks) != len(vectors) or len(titled) != len(title_vectors):
+        if len(chunks) != len(vectors):
             raise KnowledgeError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if len(titled) != len(title_vectors):
+            raise KnowledgeError(
+                f"{len(titled)} titled chunks but {len(title_vectors)} title vectors"
+            )
         if len(chunks) == 0:
             return
         for matrix in (vectors, title_vectors):
