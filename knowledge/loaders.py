@@ -22,7 +22,14 @@ from knowledge.text_files import MAX_SOURCE_BYTES, read_source_text
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 JSONL_SUFFIXES = frozenset({".jsonl"})
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | JSONL_SUFFIXES | HTML_SUFFIXES | CSV_SUFFIXES
-__all__ = ["MAX_SOURCE_BYTES", "SUPPORTED_SUFFIXES", "LoadReport", "load_sources"]
+__all__ = [
+    "MAX_SOURCE_BYTES",
+    "SUPPORTED_SUFFIXES",
+    "LoadReport",
+    "load_jsonl",
+    "load_markdown",
+    "load_sources",
+]
 
 
 @dataclass
