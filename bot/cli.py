@@ -71,6 +71,12 @@ def models_fetch() -> None:
     for result in (embedder_location(settings), fetch_generator(settings)):
         state = "already present" if result.already_present else "fetched"
         console.print(f"{result.name}: {state} at {result.path}")
+    if settings.embedder_runtime == "onnx":
+        # Export the embedder now rather than on the server's first start.
+        embedder = _embedder(settings)
+        embedder.warm_up()
+        runtime = "onnx" if embedder.uses_onnx else "torch (the ONNX export failed, see the log)"
+        console.print(f"embedder runtime: {runtime} ({embedder.onnx_dir})")
 
 
 @kb_app.command("build")
@@ -211,6 +217,81 @@ def train_intents(
             f"intent model trained: {result.intents} intents, {result.examples} examples, "
             f"{result.seconds:.1f}s -> {result.output_dir}"
         )
+
+
+@train_app.command("generator-data")
+def train_generator_data(
+    items: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Questions with written answers (default: the tenant's generator/train.yml)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="JSONL to write (default: DATA_HOME/generator/train.jsonl).")
+    ] = None,
+    top_k: Annotated[int, typer.Option(min=1, max=10, help="Passages per question.")] = 3,
+) -> None:
+    """Build the generator's JSONL training set: each question with the passages retrieved for it."""
+    from bot.runtime import limit_blas_threads
+    from knowledge.modes import make_retriever
+    from knowledge.store import KnowledgeStore
+    from training.generator_data import load_generator_items, write_training_jsonl
+    from training.generator_dataset import build_examples, default_items_path
+
+    settings = Settings()
+    embedder = _embedder(settings)
+    limit_blas_threads()
+    store = KnowledgeStore.load(settings.index_dir, expected_embedder=embedder.name)
+    retriever = make_retriever(store, embedder, settings.retrieval_mode)
+    source = items or default_items_path(settings.tenant_dir)
+    target = out or settings.data_home / "generator" / "train.jsonl"
+    count = write_training_jsonl(
+        build_examples(load_generator_items(source), retriever, top_k), target
+    )
+    console.print(f"{count} training examples from {source} -> {target}")
+
+
+@train_app.command("generator")
+def train_generator(
+    data: Annotated[Path, typer.Option(help="JSONL of {messages, passages, answer}.")],
+    lora: Annotated[
+        bool, typer.Option("--lora/--full", help="LoRA adapter (default) or full weights.")
+    ] = True,
+    merge: Annotated[bool, typer.Option(help="Also fold the adapter into a plain model.")] = False,
+    epochs: Annotated[int, typer.Option(min=1, help="At most this many epochs.")] = 3,
+    trainable_layers: Annotated[
+        int, typer.Option(min=1, help="How many of the top layers learn.")
+    ] = 10,
+    output: Annotated[
+        Path | None, typer.Option(help="Output folder (default: the one serving loads).")
+    ] = None,
+) -> None:
+    """Fine-tune the generator base; early stopping on a held-out split; saved with a manifest."""
+    from training.generator_training import GeneratorTrainingConfig
+    from training.generator_training import train_generator as run
+
+    settings = Settings()
+    config = GeneratorTrainingConfig(
+        method="lora" if lora else "full",
+        epochs=epochs,
+        trainable_layers=trainable_layers,
+        max_prompt_tokens=settings.generator_max_prompt_tokens,
+        company=settings.tenant_name,
+    )
+    result = run(
+        data,
+        settings.generator_base_dir,
+        output or settings.generator_tuned_dir,
+        config,
+        merge=merge,
+    )
+    console.print(
+        f"generator trained ({config.method}): {result.train_examples} examples, "
+        f"{result.epochs_run} epochs, eval loss {result.eval_loss_before:.3f} -> "
+        f"{result.eval_loss:.3f}, {result.seconds / 60:.1f} min -> {result.output_dir}"
+        + (f" (merged: {result.merged_dir})" if result.merged_dir else "")
+    )
 
 
 @eval_app.command("intents")

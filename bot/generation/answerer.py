@@ -18,7 +18,7 @@ from enum import StrEnum
 from bot.errors import ConfigError
 from bot.generation.extractive import extractive_answer
 from bot.generation.grounding import GroundingChecker, SentenceSupport
-from bot.generation.prompt import PromptBuilder, PromptPassage
+from bot.generation.prompt import PromptBuilder, PromptPassage, repeats_instructions
 from bot.generation.sentences import complete_sentences, is_decline
 from bot.generation.types import ChatMessage, GenerationError, GenerationTimeout, Generator
 
@@ -89,7 +89,9 @@ class GroundedAnswerer:
                     if any(s.text == sentence for s in accepted):
                         continue  # a greedy loop repeating itself; the stop criterion ends it soon
                     support = await asyncio.to_thread(self.checker.support, sentence, texts)
-                    if not support.supported(self.checker.threshold):
+                    if repeats_instructions(sentence) or not support.supported(
+                        self.checker.threshold
+                    ):
                         reason = FallbackReason.UNSUPPORTED
                         break  # leaving the block closes the stream and stops the model
                     piece = f" {sentence}" if shown else sentence

@@ -37,6 +37,9 @@ Passages:
 {passages}"""
 
 NO_PASSAGES = "(none)"
+# A run of this many words shared with the rules above means the draft is reciting them.
+LEAK_SHINGLE_WORDS = 8
+WORD = re.compile(r"[a-z0-9']+")
 # Chat-format overhead per message (role markers and newlines) in ChatML-style templates.
 TOKENS_PER_MESSAGE = 4
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -155,6 +158,23 @@ class PromptBuilder:
 
     def _tokens(self, text: str) -> int:
         return self.count_tokens(text) if text else 0
+
+
+def _shingles(text: str, size: int) -> set[tuple[str, ...]]:
+    words = WORD.findall(text.lower())
+    return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def repeats_instructions(text: str) -> bool:
+    """True when ``text`` recites the system rules (a prompt-leak attempt that worked).
+
+    The rules are fixed text, so any run of ``LEAK_SHINGLE_WORDS`` words shared with them
+    (placeholders left out) is a recital, not a coincidence of support-desk wording.
+    """
+    rules = SYSTEM_TEMPLATE.split("Passages:")[0]
+    fixed = re.sub(r"\{\w+\}", " | ", rules)  # no shingle spans a placeholder
+    known = set().union(*(_shingles(part, LEAK_SHINGLE_WORDS) for part in fixed.split("|")))
+    return bool(_shingles(text, LEAK_SHINGLE_WORDS) & known)
 
 
 def _clip(text: str, max_chars: int) -> str:

@@ -1,0 +1,129 @@
+"""The grounded answerer: checked sentences stream, anything else falls back, with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.generation.answerer import AnswerDelta, FallbackReason, FinalAnswer, GroundedAnswerer
+from bot.generation.grounding import GroundingChecker
+from bot.generation.prompt import PromptBuilder, PromptPassage
+from knowledge.embedder import Embedder
+from tests.scripted_generator import ScriptedGenerator
+
+PASSAGES = [
+    PromptPassage(
+        "Returns policy",
+        "You can return most items within 30 days of delivery. Items must be unused and in "
+        "their original packaging. Final-sale items cannot be returned.",
+    ),
+    PromptPassage(
+        "Refund timing",
+        "Card refunds show on your statement within 5-10 business days after we process the return.",
+    ),
+]
+QUESTION = "how long do I have to return a lamp?"
+
+
+def run(answerer: GroundedAnswerer, question: str = QUESTION) -> tuple[list[str], FinalAnswer]:
+    async def collect() -> list[AnswerDelta | FinalAnswer]:
+        return [event async for event in answerer.answer(question, PASSAGES)]
+
+    events = asyncio.run(collect())
+    *deltas, final = events
+    assert all(isinstance(d, AnswerDelta) for d in deltas) and isinstance(final, FinalAnswer)
+    return [d.text for d in deltas], final  # type: ignore[union-attr]
+
+
+def make(generator: ScriptedGenerator, embedder: Embedder, **kwargs: float) -> GroundedAnswerer:
+    return GroundedAnswerer(
+        generator,
+        PromptBuilder(generator.count_tokens, company="Maplebrook Goods"),
+        GroundingChecker(embedder),
+        **kwargs,
+    )
+
+
+def test_a_grounded_draft_streams_sentence_by_sentence(embedder: Embedder) -> None:
+    draft = (
+        "You can return most items within 30 days of delivery. They must be unused and in "
+        "their original packaging. Card refunds show within 5-10 business days."
+    )
+    deltas, final = run(make(ScriptedGenerator(draft), embedder))
+    assert len(deltas) == 3 and "".join(deltas) == final.text == draft
+    assert final.generated and final.fallback is None and final.passages == (0, 1)
+
+
+def test_an_unsupported_sentence_stops_the_model_and_the_answer_becomes_extractive(
+    embedder: Embedder,
+) -> None:
+    generator = ScriptedGenerator(
+        "You can return most items within 30 days of delivery. After that we give a 50% "
+        "refund for another 90 days. " + "Thanks for shopping with us today. " * 20
+    )
+    deltas, final = run(make(generator, embedder))
+    assert deltas == ["You can return most items within 30 days of delivery."]
+    assert not final.generated and final.fallback is FallbackReason.UNSUPPORTED
+    assert "50%" not in final.text and "30 days" in final.text
+    assert final.text in PASSAGES[0].text or all(
+        s in PASSAGES[0].text for s in final.text.split(". ")
+    )
+    assert generator.closed == 1  # the rest of the draft was never generated
+
+
+def test_a_slow_model_times_out_into_the_extractive_answer(embedder: Embedder) -> None:
+    deltas, final = run(
+        make(ScriptedGenerator("Too late.", delay_first_s=2.0), embedder, timeout_s=0.2)
+    )
+    assert deltas == [] and final.fallback is FallbackReason.TIMEOUT and not final.generated
+    assert "30 days" in final.text
+
+
+def test_a_total_deadline_bounds_a_model_that_trickles(embedder: Embedder) -> None:
+    class Trickle(ScriptedGenerator):
+        async def stream(self, messages, *, max_new_tokens=None):  # type: ignore[no-untyped-def, override]
+            while True:
+                await asyncio.sleep(0.05)
+                yield " and"
+
+    _, final = run(make(Trickle(), embedder, timeout_s=1.0, total_timeout_s=0.3))
+    assert final.fallback is FallbackReason.TIMEOUT
+
+
+def test_a_failing_backend_gives_the_extractive_answer(embedder: Embedder) -> None:
+    _, final = run(make(ScriptedGenerator(fail=True), embedder))
+    assert final.fallback is FallbackReason.ERROR and "30 days" in final.text
+
+
+def test_a_repeating_loop_is_shown_once(embedder: Embedder) -> None:
+    loop = "Items must be unused and in their original packaging. " * 4
+    deltas, final = run(make(ScriptedGenerator(loop.strip()), embedder))
+    assert deltas == ["Items must be unused and in their original packaging."]
+    assert final.generated
+
+
+def test_a_decline_is_marked_and_uses_no_passage(embedder: Embedder) -> None:
+    draft = (
+        "I'm sorry, I don't have information about gift wrapping. "
+        "Would you like me to connect you with a member of our support team?"
+    )
+    _, final = run(make(ScriptedGenerator(draft), embedder), "do you gift wrap?")
+    assert final.generated and final.declined and final.passages == ()
+
+
+def test_the_unfinished_tail_cut_by_the_token_limit_is_dropped(embedder: Embedder) -> None:
+    draft = "You can return most items within 30 days of delivery. Items must be"
+    deltas, final = run(make(ScriptedGenerator(draft), embedder))
+    assert final.text == "You can return most items within 30 days of delivery."
+
+
+def test_the_answerer_needs_passages(embedder: Embedder) -> None:
+    answerer = make(ScriptedGenerator(), embedder)
+
+    async def collect() -> None:
+        async for _ in answerer.answer(QUESTION, []):
+            pass
+
+    with pytest.raises(ValueError, match="passage"):
+        asyncio.run(collect())

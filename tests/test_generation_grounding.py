@@ -1,0 +1,84 @@
+"""The grounding check and the extractive fallback, with the real embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.generation.extractive import extractive_answer
+from bot.generation.grounding import GroundingChecker
+from knowledge.embedder import Embedder
+
+RETURNS = (
+    "You can return most items within 30 days of delivery. Items must be unused and in "
+    "their original packaging. Final-sale items and gift cards cannot be returned. Return "
+    "shipping is free for store credit; a $6.95 label fee applies to card refunds."
+)
+REFUNDS = "Card refunds show on your statement within 5-10 business days after we process the return."
+
+
+@pytest.fixture(scope="module")
+def checker(embedder: Embedder) -> GroundingChecker:
+    return GroundingChecker(embedder)
+
+
+def test_sentences_taken_or_paraphrased_from_the_passages_are_supported(
+    checker: GroundingChecker,
+) -> None:
+    report = checker.check(
+        "You can send most items back within 30 days of delivery. They must be unused. "
+        "Refunds to your card show within 5-10 business days.",
+        [RETURNS, REFUNDS],
+    )
+    assert report.supported, report
+    assert report.passages_used == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "You can return most items within 60 days of delivery.",  # a changed figure
+        "Return shipping is always free, and we pay a $20 bonus for every return.",
+        "Our stores in Paris and Berlin accept returns of used furniture too.",
+        "Maplebrook was founded in 1887 by two brothers from Vermont.",
+    ],
+)
+def test_invented_facts_are_not_supported(checker: GroundingChecker, draft: str) -> None:
+    assert not checker.check(draft, [RETURNS, REFUNDS]).supported
+
+
+def test_refusals_and_offers_are_not_checked_but_figures_in_them_are(
+    checker: GroundingChecker,
+) -> None:
+    report = checker.check(
+        "I'm sorry, I don't have information about job openings. "
+        "I can connect you with a member of our support team.",
+        [RETURNS],
+    )
+    assert report.supported and report.declined and report.passages_used == ()
+    assert not checker.check("I can't confirm it, but returns take 365 days.", [RETURNS]).supported
+
+
+def test_without_passages_nothing_factual_is_supported(checker: GroundingChecker) -> None:
+    assert not checker.check("Returns are accepted within 30 days.", []).supported
+    assert not checker.check("", [RETURNS]).supported  # no draft at all
+
+
+def test_lexical_only_checker_still_rejects_invented_text() -> None:
+    lexical = GroundingChecker(None, threshold=0.5)
+    assert lexical.check("Items must be unused and in their original packaging.", [RETURNS]).supported
+    assert not lexical.check("Our Paris store accepts used furniture.", [RETURNS]).supported
+
+
+def test_extractive_answer_takes_the_relevant_sentences_in_passage_order(
+    embedder: Embedder,
+) -> None:
+    answer = extractive_answer(
+        "is there a fee for returning something for a card refund?",
+        RETURNS,
+        embedder=embedder,
+        max_sentences=2,
+    )
+    assert "$6.95 label fee" in answer
+    sentences = [s for s in RETURNS.split(". ") if s.rstrip(".") in answer]
+    assert answer.startswith(sentences[0].rstrip("."))  # passage order kept
+    assert len(answer) < len(RETURNS)

@@ -1,0 +1,253 @@
+"""Fine-tune the answer generator on grounded answers: LoRA by default, or full weights.
+
+Only the answer tokens carry the loss (the prompt is the one serving builds: rules,
+passages, history, question). Only the top ``trainable_layers`` layers learn, so the
+backward pass stops there: on 2 CPU cores that is what keeps a run within minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tqdm import tqdm
+
+from bot.errors import ConfigError
+from bot.generation.prompt import PromptBuilder
+from training.generator_data import TrainingExample, read_training_jsonl
+
+MANIFEST = "supportbot-generator.json"
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass(frozen=True)
+class GeneratorTrainingConfig:
+    method: Literal["lora", "full"] = "lora"
+    epochs: int = 3
+    learning_rate: float | None = None  # default 3e-4 for LoRA, 3e-5 for full weights
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    trainable_layers: int = 10
+    grad_accumulation: int = 8
+    eval_fraction: float = 0.1
+    patience: int = 1  # epochs without a better eval loss before stopping
+    max_prompt_tokens: int = 512
+    company: str = "the company"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("lora", "full"):
+            raise ConfigError(f"method must be lora or full, got {self.method!r}")
+        if self.epochs < 1 or self.grad_accumulation < 1 or self.trainable_layers < 1:
+            raise ConfigError("epochs, grad_accumulation and trainable_layers must be >= 1")
+        if not 0.0 < self.eval_fraction < 0.5:
+            raise ConfigError(f"eval_fraction must be within (0, 0.5), got {self.eval_fraction}")
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate or (3e-4 if self.method == "lora" else 3e-5)
+
+
+@dataclass(frozen=True)
+class GeneratorTrainingResult:
+    output_dir: Path
+    merged_dir: Path | None
+    train_examples: int
+    eval_examples: int
+    epochs_run: int
+    eval_loss_before: float
+    eval_loss: float
+    seconds: float
+
+
+def encode_example(tokenizer: Any, builder: PromptBuilder, example: TrainingExample) -> dict:
+    """Token ids of prompt + answer, with the prompt masked out of the labels (-100)."""
+    prompt = builder.build(example.question, example.passages, example.history)
+    prompt_ids = tokenizer.apply_chat_template(
+        [m.as_dict() for m in prompt.messages], add_generation_prompt=True, tokenize=True
+    )
+    if isinstance(prompt_ids, dict) or hasattr(prompt_ids, "keys"):
+        prompt_ids = prompt_ids["input_ids"]
+    end = tokenizer.eos_token or "<|im_end|>"
+    answer_ids = tokenizer(example.answer.strip() + end, add_special_tokens=False)["input_ids"]
+    return {
+        "input_ids": list(prompt_ids) + list(answer_ids),
+        "labels": [-100] * len(prompt_ids) + list(answer_ids),
+    }
+
+
+def split_examples(
+    examples: list[TrainingExample], fraction: float, seed: int
+) -> tuple[list[TrainingExample], list[TrainingExample]]:
+    shuffled = examples[:]
+    random.Random(seed).shuffle(shuffled)
+    held = max(1, round(len(shuffled) * fraction))
+    return shuffled[held:], shuffled[:held]
+
+
+def train_generator(
+    data: Path,
+    base_dir: Path,
+    output_dir: Path,
+    config: GeneratorTrainingConfig,
+    *,
+    merge: bool = False,
+    progress: bool = True,
+) -> GeneratorTrainingResult:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    examples = read_training_jsonl(data)
+    if len(examples) < 4:
+        raise ConfigError(f"{data}: {len(examples)} examples are too few to train and evaluate")
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    builder = PromptBuilder(
+        lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]),
+        company=config.company,
+        max_prompt_tokens=config.max_prompt_tokens,
+    )
+    train_set, eval_set = split_examples(examples, config.eval_fraction, config.seed)
+    train_rows = [encode_example(tokenizer, builder, e) for e in train_set]
+    eval_rows = [encode_example(tokenizer, builder, e) for e in eval_set]
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    model = _make_trainable(model, config)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=0.0)
+    steps = math.ceil(len(train_rows) / config.grad_accumulation) * config.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.1, 1 - s / steps))
+    staging = output_dir.with_name(output_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    best = before = _eval_loss(model, eval_rows)
+    epochs_run, stale = 0, 0
+    _save(model, tokenizer, staging, config)  # the best so far is always on disk
+    rng = random.Random(config.seed)
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = list(range(len(train_rows)))
+        rng.shuffle(order)
+        bar = tqdm(order, desc=f"epoch {epoch}/{config.epochs}", disable=not progress)
+        running = None
+        for step, index in enumerate(bar, start=1):
+            row = train_rows[index]
+            loss = model(
+                input_ids=torch.tensor([row["input_ids"]]), labels=torch.tensor([row["labels"]])
+            ).loss
+            (loss / config.grad_accumulation).backward()
+            if step % config.grad_accumulation == 0 or step == len(order):
+                torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+            running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
+            bar.set_postfix(loss=f"{running:.3f}")
+        epochs_run = epoch
+        current = _eval_loss(model, eval_rows)
+        if progress:
+            tqdm.write(f"epoch {epoch}: eval loss {current:.4f} (best {best:.4f})")
+        if current < best - 1e-4:
+            best, stale = current, 0
+            _save(model, tokenizer, staging, config)
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    seconds = time.perf_counter() - started
+    manifest = {
+        "method": config.method,
+        "base_model": str(base_dir),
+        "data": str(data),
+        "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+        "train_examples": len(train_rows),
+        "eval_examples": len(eval_rows),
+        "epochs_run": epochs_run,
+        "eval_loss_before": round(before, 4),
+        "eval_loss": round(best, 4),
+        "seconds": round(seconds, 1),
+        "config": asdict(config),
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
+    merged_dir = None
+    if merge and config.method == "lora":
+        merged_dir = _merge(base_dir, staging, tokenizer)
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    staging.rename(output_dir)
+    if merged_dir is not None or config.method == "full":
+        merged_dir = output_dir / "merged"
+    return GeneratorTrainingResult(
+        output_dir, merged_dir, len(train_rows), len(eval_rows), epochs_run, before, best, seconds
+    )
+
+
+def _make_trainable(model: Any, config: GeneratorTrainingConfig) -> Any:
+    layers = model.config.num_hidden_layers
+    top = list(range(max(0, layers - config.trainable_layers), layers))
+    if config.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=config.lora_rank,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=LORA_TARGETS,
+            layers_to_transform=top,
+            task_type="CAUSAL_LM",
+        )
+        return get_peft_model(model, lora)
+    for parameter in model.parameters():
+        parameter.requires_grad = False
+    for index in top:
+        for parameter in model.model.layers[index].parameters():
+            parameter.requires_grad = True
+    for parameter in model.model.norm.parameters():
+        parameter.requires_grad = True
+    return model
+
+
+def _eval_loss(model: Any, rows: list[dict]) -> float:
+    import torch
+
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for row in rows:
+            answer_tokens = sum(1 for label in row["labels"] if label != -100)
+            loss = model(
+                input_ids=torch.tensor([row["input_ids"]]), labels=torch.tensor([row["labels"]])
+            ).loss
+            total += loss.item() * answer_tokens
+            count += answer_tokens
+    return total / max(count, 1)
+
+
+def _save(model: Any, tokenizer: Any, directory: Path, config: GeneratorTrainingConfig) -> None:
+    """LoRA: the adapter in ``directory``; full weights: the model in ``directory/merged``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory if config.method == "lora" else directory / "merged"
+    model.save_pretrained(target, safe_serialization=True)
+    if config.method == "full":
+        tokenizer.save_pretrained(target)
+
+
+def _merge(base_dir: Path, adapter_dir: Path, tokenizer: Any) -> Path:
+    """Fold the saved (best) adapter into the base weights: a plain model, no peft at load."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    target = adapter_dir / "merged"
+    merged.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
+    return target
