@@ -182,12 +182,8 @@ class DialogueManager:
         if follow_up:
             # Both readings are evidence: a follow-up may continue the topic or turn to a
             # new one ("and what would postage be?"), so their probabilities are pooled.
-            # One text per call, so the message alone comes from the embedder's cache.
-            alone = self.classifier.predict_proba([text])[0]
-            in_context = self.classifier.predict_proba([in_context_text])[0]
-            return self.classifier.ranked(
-                (alone + in_context) / 2, truncated=prediction.truncated
-            ), in_context_text
+            pooled = self.classifier.predict_pooled([text, in_context_text], top_k=3)
+            return pooled, in_context_text
         in_context_prediction = self.classifier.predict(in_context_text, top_k=3)
         if in_context_prediction.top.confidence > prediction.top.confidence:
             return in_context_prediction, in_context_text

@@ -8,4 +8,5 @@ from knowledge.embedder import Embedder
 
 def make_embedder(settings: Settings) -> Embedder:
     """The one embedder instance that serves intents and retrieval alike."""
-    return Embedder(settings.embedder_path)
+    onnx_dir = settings.models_dir / "onnx" if settings.embedder_runtime == "onnx" else None
+    return Embedder(settings.embedder_path, onnx_dir=onnx_dir)

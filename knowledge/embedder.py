@@ -41,7 +41,12 @@ class Embedder:
     """
 
     def __init__(
-        self, model_path: Path | None = None, *, name: str | None = None, batch_size: int = 64
+        self,
+        model_path: Path | None = None,
+        *,
+        name: str | None = None,
+        batch_size: int = 64,
+        onnx_dir: Path | None = None,
     ) -> None:
         if batch_size < 1:
             raise KnowledgeError(f"batch_size must be positive, got {batch_size}")
@@ -49,6 +54,9 @@ class Embedder:
         self.name = name or (self.model_path.name if self.model_path else DEFAULT_EMBEDDER_NAME)
         self.batch_size = batch_size
         self._model: Any = None
+        # With a folder for it, single messages run through an ONNX export of the model.
+        self.onnx_dir = Path(onnx_dir) if onnx_dir else None
+        self._onnx: Any = None
         # In one chat turn the same message is embedded for the intent and again for retrieval;
         # remembering recent single-text encodings saves the second forward pass. The cached
         # entry also keeps the token states of the layers a tuned intent model reads.
@@ -64,6 +72,32 @@ class Embedder:
         if not path.is_dir():
             raise KnowledgeError(f"embedder folder {path} does not exist")
         self._model = SentenceTransformer(str(path), device="cpu")
+        if self.onnx_dir is not None:
+            self._onnx = self._load_onnx(self.onnx_dir)
+
+    def _load_onnx(self, directory: Path) -> Any:
+        import torch
+        import transformers
+
+        from knowledge.onnx_encoder import load_or_export
+
+        modules = [type(module).__name__ for module in self._model]
+        pooling = self._model[1].get_config_dict().get("pooling_mode") if len(modules) > 1 else None
+        if modules != ["Transformer", "Pooling", "Normalize"] or pooling != "mean":
+            # The ONNX path re-implements mean pooling + normalisation only.
+            raise KnowledgeError(
+                f"the ONNX runtime supports mean-pooled, normalised models; {self.name!r} has "
+                f"{modules} with {pooling!r} pooling: set the embedder runtime to torch"
+            )
+        fingerprint = (
+            f"{self.model_path or packaged_model_path()}|{self.name}|{transformers.__version__}"
+        )
+        return load_or_export(self.transformer, directory, fingerprint, torch.get_num_threads())
+
+    @property
+    def uses_onnx(self) -> bool:
+        self.warm_up()
+        return self._onnx is not None
 
     @property
     def dimension(self) -> int:
@@ -122,7 +156,7 @@ class Embedder:
         return self._encode_states_many(texts, layer, show_progress)
 
     def _encode_one(self, text: str) -> _CachedEncoding:
-        if not self._kept_layers:
+        if not self._kept_layers and self._onnx is None:
             return _CachedEncoding(self._encode_many([text], False), {})
         embeddings, states = self._forward([text], self._kept_layers)
         return _CachedEncoding(embeddings, {layer: states[layer][0] for layer in states})
@@ -131,9 +165,11 @@ class Embedder:
         self, texts: Sequence[str], layers: Sequence[int]
     ) -> tuple[np.ndarray, dict[int, list[np.ndarray]]]:
         """One padded batch through the model; token states of ``layers`` without padding."""
+        features = self._model.preprocess(list(texts))
+        if self._onnx is not None:
+            return self._forward_onnx(features, layers)
         import torch
 
-        features = self._model.preprocess(list(texts))
         config = self.transformer.config
         config.output_hidden_states = True  # the model then returns every layer's states
         try:
@@ -152,6 +188,28 @@ class Embedder:
         }
         embeddings = output["sentence_embedding"].float().numpy()
         return np.ascontiguousarray(embeddings, dtype=np.float32), states
+
+    def _forward_onnx(
+        self, features: Any, layers: Sequence[int]
+    ) -> tuple[np.ndarray, dict[int, list[np.ndarray]]]:
+        hidden = self._onnx.hidden_states(
+            {
+                k: v.numpy()
+                for k, v in features.items()
+                if k in ("input_ids", "attention_mask", "token_type_ids")
+            }
+        )
+        mask = features["attention_mask"].numpy().astype(np.float32)
+        lengths = mask.sum(axis=1).astype(int).tolist()
+        pooled = (hidden[-1] * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)[
+            :, None
+        ]
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        states = {
+            layer: [hidden[layer][row, :length].copy() for row, length in enumerate(lengths)]
+            for layer in layers
+        }
+        return np.ascontiguousarray(pooled / norms, dtype=np.float32), states
 
     def _encode_states_many(
         self, texts: Sequence[str], layer: int, show_progress: bool

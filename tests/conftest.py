@@ -15,6 +15,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Each test data home would otherwise export the embedder to ONNX again (seconds each);
+# tests/test_embedder_onnx.py covers that runtime on its own.
+os.environ.setdefault("SUPPORTBOT_EMBEDDER_RUNTIME", "torch")
 
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings

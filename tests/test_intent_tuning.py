@@ -98,6 +98,13 @@ def test_tuned_artifact_round_trip(
     texts = list(HELD_OUT) + ODD_INPUTS
     np.testing.assert_allclose(loaded.predict_proba(texts), tuned.predict_proba(texts), atol=1e-6)
     assert loaded.tuning == SMALL_TUNING
+    # The ONNX export of the tuned layers computes what torch computes.
+    assert (directory / "top_layers.onnx").is_file()
+    on_onnx = TopLayers.load(directory, embedder, 1, onnx=True)
+    on_torch = TopLayers.load(directory, embedder, 1)
+    assert on_onnx._session is not None and on_torch._session is None
+    states = embedder.encode_with_states(texts, on_torch.tap_layer).states
+    np.testing.assert_allclose(on_onnx.embed(states), on_torch.embed(states), atol=1e-5)
     (directory / "top_layers.safetensors").unlink()
     with pytest.raises(AssetError, match="top_layers.safetensors is missing"):
         IntentClassifier.load(directory, embedder)

@@ -8,6 +8,7 @@ validation messages, so no out-of-scope training examples are needed.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -66,3 +67,39 @@ def choose_oos_threshold(
         return 0.0
     # Reject everything up to and including the last affordable message.
     return float(np.nextafter(confidence[order][affordable[-1]], np.inf))
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    temperature: float
+    confidence_threshold: float  # out of scope below this calibrated confidence ...
+    similarity_threshold: float  # ... or below this cosine to the nearest training example
+    validation: dict[str, float]
+
+
+def fit_operating_point(
+    logits: np.ndarray,
+    val_targets: np.ndarray,
+    val_vectors: np.ndarray,
+    fit_vectors: np.ndarray,
+    max_accuracy_drop: float,
+) -> OperatingPoint:
+    """Temperature, then the two out-of-scope thresholds, from held-out in-scope messages."""
+    before = softmax(logits)
+    temperature = fit_temperature(logits, val_targets)
+    after = softmax(logits, temperature)
+    correct = after.argmax(axis=1) == val_targets
+    # Two signals share the accuracy budget, half each, so together they spend at most all of it.
+    budget = max_accuracy_drop / 2
+    nearest = (val_vectors @ fit_vectors.T).max(axis=1)
+    return OperatingPoint(
+        temperature=temperature,
+        confidence_threshold=choose_oos_threshold(after.max(axis=1), correct, budget),
+        similarity_threshold=choose_oos_threshold(nearest, correct, budget),
+        validation={
+            "examples": len(val_targets),
+            "accuracy": round(float(correct.mean()), 4),
+            "ece_before_calibration": round(expected_calibration_error(before, val_targets), 4),
+            "ece_after_calibration": round(expected_calibration_error(after, val_targets), 4),
+        },
+    )

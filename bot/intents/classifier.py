@@ -19,12 +19,7 @@ from typing import Any
 import numpy as np
 
 from bot.errors import AssetError, InputError
-from bot.intents.calibration import (
-    choose_oos_threshold,
-    expected_calibration_error,
-    fit_temperature,
-    softmax,
-)
+from bot.intents.calibration import fit_operating_point, softmax
 from bot.intents.top_layers import TopLayers, fine_tune
 from bot.intents.tuning import TuningConfig
 from knowledge.embedder import Embedder
@@ -231,22 +226,13 @@ class IntentClassifier:
         val_vectors: np.ndarray,
         fit_vectors: np.ndarray,
     ) -> None:
-        """Temperature, then the two out-of-scope thresholds, from held-out logits."""
-        before = softmax(logits)
-        self.temperature = fit_temperature(logits, val_targets)
-        after = softmax(logits, self.temperature)
-        correct = after.argmax(axis=1) == val_targets
-        # Two signals share the accuracy budget, half each, so together they spend at most all of it.
-        budget = self.max_oos_accuracy_drop / 2
-        self.oos_threshold = choose_oos_threshold(after.max(axis=1), correct, budget)
-        nearest = (val_vectors @ fit_vectors.T).max(axis=1)
-        self.similarity_threshold = choose_oos_threshold(nearest, correct, budget)
-        self.validation = {
-            "examples": len(val_targets),
-            "accuracy": round(float(correct.mean()), 4),
-            "ece_before_calibration": round(expected_calibration_error(before, val_targets), 4),
-            "ece_after_calibration": round(expected_calibration_error(after, val_targets), 4),
-        }
+        point = fit_operating_point(
+            logits, val_targets, val_vectors, fit_vectors, self.max_oos_accuracy_drop
+        )
+        self.temperature = point.temperature
+        self.oos_threshold = point.confidence_threshold
+        self.similarity_threshold = point.similarity_threshold
+        self.validation = point.validation
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated class probabilities, shape ``(len(texts), len(labels))``, in ``labels`` order."""
@@ -287,6 +273,24 @@ class IntentClassifier:
             )
             for text, row, similarity in zip(texts, probabilities, nearest, strict=True)
         ]
+
+    def predict_pooled(self, readings: Sequence[str], top_k: int = 3) -> IntentPrediction:
+        """One prediction from several readings of a message (alone, with its context).
+
+        The probabilities are averaged; out of scope needs both signals to say so across
+        the readings: the pooled confidence and the best reading's nearest-example similarity.
+        """
+        if not readings:
+            raise InputError("predict_pooled needs at least one reading")
+        # One text per call, so a reading encoded earlier in the turn comes from the cache.
+        vectors = np.vstack([self._encode([text]) for text in readings])
+        window = self.embedder.max_tokens
+        return self.ranked(
+            self._probabilities(vectors).mean(axis=0),
+            truncated=any(self.embedder.token_count(text) > window for text in readings),
+            top_k=top_k,
+            nearest_similarity=float(self._nearest_similarity(vectors).max()),
+        )
 
     def ranked(
         self,
@@ -383,7 +387,9 @@ class IntentClassifier:
         classifier._examples = None if examples is None else examples.astype(np.float32)
         classifier.validation = dict(manifest.get("validation", {}))
         if int(manifest.get("tuned_layers", 0)) > 0:
-            classifier._top = TopLayers.load(directory, embedder, int(manifest["tuned_layers"]))
+            classifier._top = TopLayers.load(
+                directory, embedder, int(manifest["tuned_layers"]), onnx=embedder.uses_onnx
+            )
             if manifest.get("tuning"):
                 classifier.tuning = TuningConfig(**manifest["tuning"])
         classifier._weights, classifier._bias = weights, bias

@@ -10,6 +10,7 @@ computed once, and each epoch only runs the few tuned layers forwards and backwa
 from __future__ import annotations
 
 import copy
+import logging
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,12 @@ from bot.errors import AssetError, InputError
 from bot.intents.tuning import TuningConfig
 from knowledge.embedder import Embedder
 
+logger = logging.getLogger(__name__)
+
 WEIGHTS_FILE = "top_layers.safetensors"
+# The same layers for ONNX Runtime, used when the embedder runs on ONNX too: eager torch
+# overhead on a dozen tokens would otherwise cost more than the layers' arithmetic.
+ONNX_FILE = "top_layers.onnx"
 # Normalised embeddings times this scale are the logits' input: a cosine classifier whose
 # logits can still reach a confident softmax (the calibration temperature rescales later).
 COSINE_SCALE = 20.0
@@ -45,6 +51,7 @@ class TopLayers(nn.Module):
         self.config = transformer.config
         self.tap_layer = len(layers) - count
         self.layers = nn.ModuleList(copy.deepcopy(layer) for layer in layers[self.tap_layer :])
+        self._session: Any = None  # an onnxruntime.InferenceSession once loaded
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         from transformers.masking_utils import create_bidirectional_mask
@@ -69,17 +76,63 @@ class TopLayers(nn.Module):
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
                 padded, mask = pad_states([states[i] for i in rows])
-                out[rows] = self(padded, mask).numpy()
+                if self._session is not None:
+                    feed = {"states": padded.numpy(), "mask": mask.numpy()}
+                    out[rows] = self._session.run(None, feed)[0]
+                else:
+                    out[rows] = self(padded, mask).numpy()
         return out
+
+    def export_onnx(self, directory: Path) -> None:
+        """Write :data:`ONNX_FILE`; on failure the artifact simply runs on torch."""
+        example = [np.zeros((3, self.config.hidden_size), dtype=np.float32)] * 2
+        padded, mask = pad_states(example)
+        try:
+            torch.onnx.export(
+                self.eval(),
+                (padded, mask),
+                str(Path(directory) / ONNX_FILE),
+                input_names=["states", "mask"],
+                output_names=["embeddings"],
+                dynamic_axes={
+                    "states": {0: "batch", 1: "tokens"},
+                    "mask": {0: "batch", 1: "tokens"},
+                    "embeddings": {0: "batch"},
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+        except (RuntimeError, ValueError, ImportError) as exc:
+            logger.warning(
+                "could not export the tuned layers to ONNX, torch will run them: %s", exc
+            )
+
+    def use_onnx(self, directory: Path) -> bool:
+        """Run :meth:`embed` on ONNX Runtime if the artifact has the export; says whether it does."""
+        path = Path(directory) / ONNX_FILE
+        if not path.is_file():
+            return False
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = max(1, torch.get_num_threads())
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        return True
 
     def save(self, directory: Path) -> None:
         from safetensors.torch import save_file
 
         tensors = {name: t.detach().contiguous() for name, t in self.layers.state_dict().items()}
         save_file(tensors, str(Path(directory) / WEIGHTS_FILE))
+        self.export_onnx(directory)
 
     @classmethod
-    def load(cls, directory: Path, embedder: Embedder, count: int) -> TopLayers:
+    def load(
+        cls, directory: Path, embedder: Embedder, count: int, *, onnx: bool = False
+    ) -> TopLayers:
         from safetensors.torch import load_file
 
         path = Path(directory) / WEIGHTS_FILE
@@ -90,6 +143,8 @@ class TopLayers(nn.Module):
             top.layers.load_state_dict(load_file(str(path)))
         except RuntimeError as exc:
             raise AssetError(f"{path} does not fit the embedder {embedder.name!r}: {exc}") from exc
+        if onnx:
+            top.use_onnx(directory)
         return top.eval()
 
 

@@ -14,7 +14,7 @@ from bot.errors import InputError
 class TuningConfig:
     """How the top layers are fine-tuned (defaults measured on BANKING77, see README)."""
 
-    layers: int = 2
+    layers: int = 3
     epochs: int = 5
     batch_size: int = 32
     learning_rate: float = 2e-4
