@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.supportbot-installed
 
-.PHONY: install setup run test bench-intents bench-retrieval clean
+.PHONY: install setup run test bench-intents bench-retrieval bench-generator train-generator clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ bench-intents: install
 
 bench-retrieval: install
 	nice -n 19 $(BIN)/python benchmarks/retrieval.py
+
+bench-generator: setup
+	$(BIN)/python benchmarks/generator.py
+
+# Fine-tune the shipped generator on the demo set (LoRA, merged); serving picks it up.
+train-generator: setup
+	$(BIN)/supportbot train generator-data
+	$(BIN)/supportbot train generator --data var/generator/train.jsonl --merge
 
 clean:
 	rm -rf var .pytest_cache

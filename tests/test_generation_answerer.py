@@ -114,7 +114,7 @@ def test_a_decline_is_marked_and_uses_no_passage(embedder: Embedder) -> None:
 
 def test_the_unfinished_tail_cut_by_the_token_limit_is_dropped(embedder: Embedder) -> None:
     draft = "You can return most items within 30 days of delivery. Items must be"
-    deltas, final = run(make(ScriptedGenerator(draft), embedder))
+    _, final = run(make(ScriptedGenerator(draft), embedder))
     assert final.text == "You can return most items within 30 days of delivery."
 
 

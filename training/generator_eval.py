@@ -1,0 +1,73 @@
+"""Answer quality on held-out demo questions: grounded drafts, ROUGE-L, extractive fallbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+
+from bot.generation.answerer import FinalAnswer, GroundedAnswerer
+from bot.generation.prompt import PromptPassage
+from knowledge.retriever import Retriever
+from training.generator_data import GeneratorItem
+from training.generator_dataset import passages_for
+
+WORD = re.compile(r"[a-z0-9$%]+")
+
+
+def rouge_l(candidate: str, reference: str) -> float:
+    """ROUGE-L F1 over lower-cased word tokens (longest common subsequence)."""
+    a, b = WORD.findall(candidate.lower()), WORD.findall(reference.lower())
+    if not a or not b:
+        return 0.0
+    previous = [0] * (len(b) + 1)
+    for token in a:
+        current = [0]
+        for j, other in enumerate(b, start=1):
+            current.append(previous[j - 1] + 1 if token == other else max(previous[j], current[-1]))
+        previous = current
+    lcs = previous[-1]
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(a), lcs / len(b)
+    return 2 * precision * recall / (precision + recall)
+
+
+async def _answer(
+    answerer: GroundedAnswerer, item: GeneratorItem, passages: Sequence[PromptPassage]
+) -> FinalAnswer:
+    final = None
+    async for event in answerer.answer(item.question, passages, item.history):
+        if isinstance(event, FinalAnswer):
+            final = event
+    assert final is not None  # the answerer always ends with a FinalAnswer
+    return final
+
+
+def evaluate_answers(
+    items: Sequence[GeneratorItem], retriever: Retriever, answerer: GroundedAnswerer
+) -> dict[str, float | int]:
+    """``grounded_rate``: drafts that passed the check whole; ``fallback_rate``: answers that
+    ended extractive (unsupported, timeout or error); ``rouge_l``: of the final answers."""
+    grounded = fallbacks = declined_right = unanswerable = 0
+    rouge = 0.0
+    for item in items:
+        passages = [
+            PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section)
+            for p in passages_for(item, retriever)
+        ]
+        final = asyncio.run(_answer(answerer, item, passages))
+        grounded += final.generated
+        fallbacks += not final.generated
+        rouge += rouge_l(final.text, item.answer)
+        if not item.answerable:
+            unanswerable += 1
+            declined_right += final.declined
+    count = max(len(items), 1)
+    return {
+        "items": len(items),
+        "grounded_rate": round(grounded / count, 4),
+        "rouge_l": round(rouge / count, 4),
+        "fallback_rate": round(fallbacks / count, 4),
+        "unanswerable_declined_rate": round(declined_right / max(unanswerable, 1), 4),
+    }
