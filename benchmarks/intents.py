@@ -39,7 +39,13 @@ def percentile_ms(samples: list[float], q: float) -> float:
 
 
 def run(
-    data: Path, latency_samples: int, oos_intents: int, seed: int, tuning: TuningConfig | None
+    data: Path,
+    latency_samples: int,
+    oos_intents: int,
+    seed: int,
+    tuning: TuningConfig | None,
+    model_dir: Path | None = None,
+    save_dir: Path | None = None,
 ) -> dict[str, object]:
     train = load_examples(data / "train.csv")
     test = load_examples(data / "test.csv")
@@ -47,10 +53,17 @@ def run(
     embedder.warm_up()
 
     started = time.perf_counter()
-    classifier = IntentClassifier(embedder, tuning=tuning).fit(
-        [e.text for e in train], [e.label for e in train], show_progress=True
-    )
-    train_seconds = time.perf_counter() - started
+    if model_dir is not None:
+        # A model saved by an earlier run (--save): measure it again without retraining.
+        classifier = IntentClassifier.load(model_dir, embedder)
+        train_seconds = float(classifier.manifest.get("train_seconds", 0.0))
+    else:
+        classifier = IntentClassifier(embedder, tuning=tuning).fit(
+            [e.text for e in train], [e.label for e in train], show_progress=True
+        )
+        train_seconds = time.perf_counter() - started
+        if save_dir is not None:
+            classifier.save(save_dir, train_seconds=round(train_seconds, 1))
     probabilities = classifier.predict_proba([e.text for e in test])
     predicted = [classifier.labels[i] for i in probabilities.argmax(axis=1)]
     gold = [e.label for e in test]
@@ -132,6 +145,13 @@ def main() -> None:
         help="top embedder layers to fine-tune (0: logistic regression on frozen embeddings)",
     )
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs")
+    parser.add_argument("--save", type=Path, default=None, help="save the trained model here")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="load a model saved with --save instead of training",
+    )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object on the last line"
     )
@@ -142,7 +162,15 @@ def main() -> None:
             print(json.dumps({"skipped": f"no data at {args.data}"}))
         return
     tuning = tuning_for(args.tune_layers, args.epochs)
-    result = run(args.data, args.latency_samples, args.oos_intents, args.seed, tuning)
+    result = run(
+        args.data,
+        args.latency_samples,
+        args.oos_intents,
+        args.seed,
+        tuning,
+        model_dir=args.model,
+        save_dir=args.save,
+    )
     if args.json:
         print(json.dumps(result))
         return

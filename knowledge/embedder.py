@@ -165,10 +165,11 @@ class Embedder:
         self, texts: Sequence[str], layers: Sequence[int]
     ) -> tuple[np.ndarray, dict[int, list[np.ndarray]]]:
         """One padded batch through the model; token states of ``layers`` without padding."""
-        features = self._model.preprocess(list(texts))
         if self._onnx is not None:
-            return self._forward_onnx(features, layers)
+            return self._forward_onnx(texts, layers)
         import torch
+
+        features = self._model.preprocess(list(texts))
 
         config = self.transformer.config
         config.output_hidden_states = True  # the model then returns every layer's states
@@ -190,16 +191,19 @@ class Embedder:
         return np.ascontiguousarray(embeddings, dtype=np.float32), states
 
     def _forward_onnx(
-        self, features: Any, layers: Sequence[int]
+        self, texts: Sequence[str], layers: Sequence[int]
     ) -> tuple[np.ndarray, dict[int, list[np.ndarray]]]:
-        hidden = self._onnx.hidden_states(
-            {
-                k: v.numpy()
-                for k, v in features.items()
-                if k in ("input_ids", "attention_mask", "token_type_ids")
-            }
+        # Tokenised straight to numpy: a torch operation on this path wakes torch's thread
+        # pool, whose spinning threads then slow ONNX Runtime's down on a 2-core machine.
+        features = self._model.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
+            return_tensors="np",
         )
-        mask = features["attention_mask"].numpy().astype(np.float32)
+        hidden = self._onnx.hidden_states(features)
+        mask = np.asarray(features["attention_mask"], dtype=np.float32)
         lengths = mask.sum(axis=1).astype(int).tolist()
         pooled = (hidden[-1] * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)[
             :, None

@@ -36,6 +36,9 @@ class OnnxTransformer:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: the embedder's and the tuned layers'
+        # sessions run one after the other and would otherwise fight over the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = onnxruntime.InferenceSession(
             str(Path(directory) / MODEL_FILE), options, providers=["CPUExecutionProvider"]

@@ -69,18 +69,21 @@ class TopLayers(nn.Module):
 
     def embed(self, states: Sequence[np.ndarray], batch_size: int = 128) -> np.ndarray:
         """Normalised intent embeddings for token states taken at ``tap_layer``."""
-        self.eval()
+        if self.training:  # switching modes walks every submodule: skip it when already set
+            self.eval()
         out = np.zeros((len(states), self.config.hidden_size), dtype=np.float32)
         order = sorted(range(len(states)), key=lambda i: len(states[i]))
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
-                padded, mask = pad_states([states[i] for i in rows])
+                batch = [states[i] for i in rows]
                 if self._session is not None:
-                    feed = {"states": padded.numpy(), "mask": mask.numpy()}
-                    out[rows] = self._session.run(None, feed)[0]
+                    # numpy only: a torch operation here wakes torch's thread pool, whose
+                    # spinning threads then slow ONNX Runtime's down on a 2-core machine.
+                    padded, mask = pad_states_numpy(batch)
+                    out[rows] = self._session.run(None, {"states": padded, "mask": mask})[0]
                 else:
-                    out[rows] = self(padded, mask).numpy()
+                    out[rows] = self(*pad_states(batch)).numpy()
         return out
 
     def export_onnx(self, directory: Path) -> None:
@@ -117,6 +120,9 @@ class TopLayers(nn.Module):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = max(1, torch.get_num_threads())
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: the embedder's and the tuned layers'
+        # sessions run one after the other and would otherwise fight over the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
@@ -148,16 +154,20 @@ class TopLayers(nn.Module):
         return top.eval()
 
 
-def pad_states(states: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_states_numpy(states: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Stack variable-length token states into a zero-padded batch and its attention mask."""
     longest = max(1, max(len(s) for s in states))
-    hidden = states[0].shape[1]
-    padded = torch.zeros(len(states), longest, hidden)
-    mask = torch.zeros(len(states), longest, dtype=torch.long)
+    padded = np.zeros((len(states), longest, states[0].shape[1]), dtype=np.float32)
+    mask = np.zeros((len(states), longest), dtype=np.int64)
     for row, state in enumerate(states):
-        padded[row, : len(state)] = torch.from_numpy(state)
+        padded[row, : len(state)] = state
         mask[row, : len(state)] = 1
     return padded, mask
+
+
+def pad_states(states: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    padded, mask = pad_states_numpy(states)
+    return torch.from_numpy(padded), torch.from_numpy(mask)
 
 
 def fine_tune(
