@@ -13,7 +13,9 @@ RETURNS = (
     "their original packaging. Final-sale items and gift cards cannot be returned. Return "
     "shipping is free for store credit; a $6.95 label fee applies to card refunds."
 )
-REFUNDS = "Card refunds show on your statement within 5-10 business days after we process the return."
+REFUNDS = (
+    "Card refunds show on your statement within 5-10 business days after we process the return."
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,9 @@ def test_without_passages_nothing_factual_is_supported(checker: GroundingChecker
 
 def test_lexical_only_checker_still_rejects_invented_text() -> None:
     lexical = GroundingChecker(None, threshold=0.5)
-    assert lexical.check("Items must be unused and in their original packaging.", [RETURNS]).supported
+    assert lexical.check(
+        "Items must be unused and in their original packaging.", [RETURNS]
+    ).supported
     assert not lexical.check("Our Paris store accepts used furniture.", [RETURNS]).supported
 
 
@@ -82,3 +86,9 @@ def test_extractive_answer_takes_the_relevant_sentences_in_passage_order(
     sentences = [s for s in RETURNS.split(". ") if s.rstrip(".") in answer]
     assert answer.startswith(sentences[0].rstrip("."))  # passage order kept
     assert len(answer) < len(RETURNS)
+
+
+def test_a_flipped_negation_is_not_supported(checker: GroundingChecker) -> None:
+    gift = "Gift cards cannot be exchanged for cash, except where state law requires it."
+    assert not checker.check("Gift cards can be exchanged for cash at any time.", [gift]).supported
+    assert checker.check("You can't exchange gift cards for cash.", [gift]).supported

@@ -39,21 +39,25 @@ def calibrate(
     checker = GroundingChecker(embedder, threshold=0.0)
     positives: list[float] = []
     negatives: list[float] = []
+    flipped = 0  # supported sentences the negation rule would reject
     for item in iter_article_items(load_generator_items(train_file)):
         own = by_article[item.article or ""]
         for sentence in checker.check(item.answer, own).sentences:
             if not sentence.checked:
                 continue
             positives.append(sentence.score)
+            flipped += sentence.flips_negation or bool(sentence.missing_numbers)
             others = [
                 checker.support(sentence.text, passages)
                 for article, passages in by_article.items()
                 if article != item.article
             ]
             hardest = max(others, key=lambda s: s.score)
-            # A sentence whose figures are missing elsewhere is rejected by the number rule
+            # A sentence whose figures are missing elsewhere, or whose negation is flipped, is
+            # rejected by those rules
             # whatever its score; only the score decides the rest.
-            negatives.append(0.0 if hardest.missing_numbers else hardest.score)
+            rejected_by_rule = hardest.missing_numbers or hardest.flips_negation
+            negatives.append(0.0 if rejected_by_rule else hardest.score)
     pos, neg = np.array(positives), np.array(negatives)
     threshold = float(np.quantile(pos, 1 - keep))
     return {
@@ -61,6 +65,7 @@ def calibrate(
         "supported_sentences": len(pos),
         "supported_kept": round(float(np.mean(pos >= threshold)), 4),
         "unsupported_rejected": round(float(np.mean(neg < threshold)), 4),
+        "supported_rejected_by_rules": flipped,
         "positive_median": round(float(np.median(pos)), 3),
         "negative_median": round(float(np.median(neg)), 3),
     }

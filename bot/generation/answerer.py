@@ -80,6 +80,7 @@ class GroundedAnswerer:
         if not texts:
             yield await self._fallback(question, passages, FallbackReason.UNSUPPORTED, language)
             return
+        system = prompt.messages[0].content
         accepted: list[SentenceSupport] = []
         shown = ""
         reason: FallbackReason | None = None
@@ -89,7 +90,7 @@ class GroundedAnswerer:
                     if any(s.text == sentence for s in accepted):
                         continue  # a greedy loop repeating itself; the stop criterion ends it soon
                     support = await asyncio.to_thread(self.checker.support, sentence, texts)
-                    if repeats_instructions(sentence) or not support.supported(
+                    if repeats_instructions(sentence, system) or not support.supported(
                         self.checker.threshold
                     ):
                         reason = FallbackReason.UNSUPPORTED

@@ -36,9 +36,11 @@ def local_model_location(settings: Settings) -> tuple[Path, Path | None]:
 
 def make_generator(settings: Settings) -> Generator | None:
     """The configured backend (not yet loaded), or None when generation is switched off."""
-    if settings.generator_backend is GeneratorBackend.NONE:
+    # GeneratorBackend(...) also accepts a plain string set by model_copy(update=...).
+    backend = GeneratorBackend(settings.generator_backend)
+    if backend is GeneratorBackend.NONE:
         return None
-    if settings.generator_backend is GeneratorBackend.REMOTE:
+    if backend is GeneratorBackend.REMOTE:
         from bot.generation.remote import RemoteGenerator
 
         if not settings.generator_url:

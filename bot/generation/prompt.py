@@ -165,15 +165,20 @@ def _shingles(text: str, size: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
-def repeats_instructions(text: str) -> bool:
+def repeats_instructions(text: str, system_text: str | None = None) -> bool:
     """True when ``text`` recites the system rules (a prompt-leak attempt that worked).
 
     The rules are fixed text, so any run of ``LEAK_SHINGLE_WORDS`` words shared with them
-    (placeholders left out) is a recital, not a coincidence of support-desk wording.
+    is a recital, not a coincidence of support-desk wording. ``system_text`` is the system
+    message actually sent (company and language filled in); only its part before the
+    passages counts, since quoting a passage is what an answer should do.
     """
-    rules = SYSTEM_TEMPLATE.split("Passages:")[0]
-    fixed = re.sub(r"\{\w+\}", " | ", rules)  # no shingle spans a placeholder
-    known = set().union(*(_shingles(part, LEAK_SHINGLE_WORDS) for part in fixed.split("|")))
+    if system_text is not None:
+        parts = [system_text.split("\nPassages:")[0]]
+    else:
+        rules = SYSTEM_TEMPLATE.split("Passages:")[0]
+        parts = re.sub(r"\{\w+\}", " | ", rules).split("|")  # no shingle spans a placeholder
+    known = set().union(*(_shingles(part, LEAK_SHINGLE_WORDS) for part in parts))
     return bool(_shingles(text, LEAK_SHINGLE_WORDS) & known)
 
 

@@ -27,6 +27,28 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_BOUNDARY.split(text.strip()) if s and s.strip()]
 
 
+CLAUSE_BOUNDARY = re.compile(r"[,;:]\s+|\s+[-–—]\s+")
+NEGATION = re.compile(
+    r"\b(?:not|no|never|cannot|none|nothing|neither|nor|without)\b|n't\b|n’t\b",
+    re.IGNORECASE,
+)
+MIN_CLAUSE_WORDS = 4
+
+
+def split_clauses(text: str) -> list[str]:
+    """Comma/semicolon/dash parts of each sentence that have at least ``MIN_CLAUSE_WORDS`` words."""
+    clauses = []
+    for sentence in split_sentences(text):
+        parts = [p.strip(" .!?") for p in CLAUSE_BOUNDARY.split(sentence)]
+        if len(parts) > 1:
+            clauses += [p for p in parts if len(p.split()) >= MIN_CLAUSE_WORDS]
+    return clauses
+
+
+def has_negation(text: str) -> bool:
+    return bool(NEGATION.search(text))
+
+
 def numbers_in(text: str) -> set[str]:
     """Digits in ``text``, normalised ("1,000" -> "1000") so formatting does not matter."""
     return {n.replace(",", "") for n in NUMBER.findall(text)}

@@ -1,0 +1,118 @@
+"""LocalGenerator on a tiny random Llama (fast), and on the real fetched model (slow)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.errors import AssetError, ConfigError
+from bot.generation.local import LocalGenerator
+from bot.generation.stopping import has_repeated_tail
+from bot.generation.types import ChatMessage, Generator, complete_text
+from tests.tiny_lm import build_tiny_lm, real_generator_dir
+
+pytestmark = pytest.mark.skipif(
+    not (real_generator_dir() / "tokenizer.json").exists(),
+    reason="the generator base is not fetched (supportbot models fetch)",
+)
+MESSAGES = [ChatMessage("system", "Answer briefly."), ChatMessage("user", "how do returns work?")]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> LocalGenerator:
+    generator = LocalGenerator(
+        build_tiny_lm(tmp_path_factory.mktemp("tiny-lm")), max_new_tokens=20, repeat_stop_size=0
+    )
+    generator.warm_up()
+    return generator
+
+
+def test_it_is_a_generator(tiny: LocalGenerator) -> None:
+    assert isinstance(tiny, Generator)
+
+
+def test_stream_yields_deltas_that_join_to_the_full_greedy_answer(tiny: LocalGenerator) -> None:
+    async def both() -> tuple[list[str], str]:
+        deltas = [d async for d in tiny.stream(MESSAGES)]
+        return deltas, await complete_text(tiny, MESSAGES)
+
+    deltas, full = asyncio.run(both())
+    assert len(deltas) >= 2 and "".join(deltas) == full  # greedy: the same text twice
+    assert "<|im_end|>" not in full and "<|im_start|>" not in full
+
+
+def test_max_new_tokens_bounds_the_answer(tiny: LocalGenerator) -> None:
+    text = asyncio.run(complete_text(tiny, MESSAGES, max_new_tokens=3))
+    assert tiny.count_tokens(text) <= 3 + 1  # one token of slack for re-tokenising the text
+
+
+def test_closing_the_stream_stops_the_decode_thread(tiny: LocalGenerator) -> None:
+    async def first_delta_then_close() -> None:
+        stream = tiny.stream(MESSAGES, max_new_tokens=2000)
+        await anext(stream)
+        await stream.aclose()
+
+    asyncio.run(first_delta_then_close())
+    deadline = time.monotonic() + 5
+    while any(t.name == "supportbot-generate" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the decode thread kept running after close"
+        time.sleep(0.01)
+
+
+def test_two_streams_at_once_both_finish(tiny: LocalGenerator) -> None:
+    async def two() -> list[str]:
+        return list(await asyncio.gather(*(complete_text(tiny, MESSAGES) for _ in range(2))))
+
+    first, second = asyncio.run(two())
+    assert first == second
+
+
+def test_int8_quantised_model_still_generates(tmp_path: Path) -> None:
+    generator = LocalGenerator(build_tiny_lm(tmp_path / "q"), max_new_tokens=8, quantize=True)
+    generator.warm_up()
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    assert isinstance(generator.model.model.layers[0].self_attn.q_proj, DynamicLinear)
+    assert asyncio.run(complete_text(generator, MESSAGES))
+
+
+def test_bad_folders_and_limits_are_refused_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(AssetError, match="models fetch"):
+        LocalGenerator(tmp_path)
+    with pytest.raises(AssetError, match="adapter"):
+        LocalGenerator(real_generator_dir(), adapter_dir=tmp_path)
+    with pytest.raises(ConfigError):
+        LocalGenerator(real_generator_dir(), max_new_tokens=0)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "size", "expected"),
+    [
+        ([1, 2, 3, 1, 2, 3], 3, True),
+        ([1, 2, 3, 4, 2, 3], 3, False),
+        ([5, 1, 2, 3, 9, 1, 2, 3], 3, True),
+        ([1, 2, 3], 3, False),
+        ([1, 1], 0, False),
+    ],
+)
+def test_repeated_tail(tokens: list[int], size: int, expected: bool) -> None:
+    assert has_repeated_tail(tokens, size) is expected
+
+
+@pytest.mark.slow
+def test_real_model_streams_an_english_answer_from_a_passage() -> None:
+    generator = LocalGenerator(real_generator_dir(), max_new_tokens=24, quantize=True)
+    messages = [
+        ChatMessage(
+            "system",
+            "Answer from the passage.\n\nPassage: You can return most items within 30 days "
+            "of delivery.",
+        ),
+        ChatMessage("user", "How many days do I have to return an item?"),
+    ]
+    text = asyncio.run(complete_text(generator, messages))
+    assert "30" in text

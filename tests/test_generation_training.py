@@ -1,0 +1,166 @@
+"""Generator training data and the fine-tuning run (on a tiny model), and how serving finds it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError, InputError
+from bot.generation.factory import local_model_location, make_generator
+from bot.generation.local import LocalGenerator
+from bot.generation.types import ChatMessage, complete_text
+from bot.runtime import Runtime
+from bot.settings import Settings
+from knowledge.modes import make_retriever
+from knowledge.store import KnowledgeStore
+from tests.tiny_lm import build_tiny_lm, real_generator_dir
+from training.generator_data import (
+    load_generator_items,
+    read_training_jsonl,
+    write_training_jsonl,
+)
+from training.generator_dataset import build_examples
+from training.generator_eval import rouge_l
+from training.generator_training import MANIFEST, GeneratorTrainingConfig, train_generator
+
+DEMO_GENERATOR = Path(__file__).resolve().parents[1] / "demo" / "generator"
+
+
+def test_demo_generator_files_load_and_do_not_overlap() -> None:
+    train = load_generator_items(DEMO_GENERATOR / "train.yml")
+    heldout = load_generator_items(DEMO_GENERATOR / "heldout.yml")
+    assert len(train) > 200 and len(heldout) > 50
+    assert {i.question for i in train}.isdisjoint({i.question for i in heldout})
+    assert any(not i.answerable for i in train) and any(i.history for i in train)
+
+
+def test_training_set_from_the_demo_kb_shows_each_answer_its_article(
+    demo_runtime: Runtime, tmp_path: Path
+) -> None:
+    settings = demo_runtime.settings
+    store = KnowledgeStore.load(settings.index_dir, expected_embedder=demo_runtime.embedder.name)
+    retriever = make_retriever(store, demo_runtime.embedder, settings.retrieval_mode)
+    items = load_generator_items(DEMO_GENERATOR / "train.yml")[:12]
+    path = tmp_path / "train.jsonl"
+    assert write_training_jsonl(build_examples(items, retriever), path) == 12
+    examples = read_training_jsonl(path)
+    for item, example in zip(items, examples, strict=True):
+        assert example.question == item.question and example.answer == item.answer
+        assert len(example.passages) == 3
+        if item.article:
+            assert item.article in example.document_ids
+    first = json.loads(path.read_text("utf-8").splitlines()[0])
+    assert set(first) == {"messages", "passages", "answer"}
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"messages": [], "passages": [], "answer": "x"}', "last message"),
+        ('{"messages": [{"role": "user", "content": "q"}], "answer": ""}', "empty answer"),
+        ('{"messages": [{"role": "system", "content": "q"}], "answer": "a"}', "last message"),
+        ("not json", "not a training example"),
+    ],
+)
+def test_bad_training_lines_are_reported_with_file_and_line(
+    tmp_path: Path, line: str, problem: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "q"}], "answer": "a"}\n' + line)
+    with pytest.raises(InputError, match=rf"bad.jsonl:2: .*{problem}"):
+        read_training_jsonl(path)
+
+
+def _tiny_training_file(path: Path) -> Path:
+    passage = {"title": "Returns policy", "text": "You can return items within 30 days."}
+    lines = [
+        {
+            "messages": [{"role": "user", "content": f"how long do I have to return item {n}?"}],
+            "passages": [passage],
+            "answer": "You can return items within 30 days.",
+        }
+        for n in range(8)
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines), "utf-8")
+    return path
+
+
+@pytest.mark.skipif(
+    not (real_generator_dir() / "tokenizer.json").exists(), reason="generator base not fetched"
+)
+def test_lora_fine_tune_lowers_eval_loss_saves_a_manifest_and_merges(tmp_path: Path) -> None:
+    base = build_tiny_lm(tmp_path / "base")
+    config = GeneratorTrainingConfig(
+        epochs=4, trainable_layers=2, grad_accumulation=2, learning_rate=3e-3, eval_fraction=0.25
+    )
+    result = train_generator(
+        _tiny_training_file(tmp_path / "train.jsonl"),
+        base,
+        tmp_path / "tuned",
+        config,
+        merge=True,
+        progress=False,
+    )
+    assert result.eval_loss < result.eval_loss_before
+    manifest = json.loads((result.output_dir / MANIFEST).read_text("utf-8"))
+    assert manifest["method"] == "lora" and manifest["train_examples"] == 6
+    assert (result.output_dir / "adapter_config.json").is_file()
+    assert result.merged_dir and (result.merged_dir / "config.json").is_file()
+    # Serving finds the merged model, and the adapter on the base gives the same answer.
+    settings = Settings(
+        data_home=tmp_path, generator_backend="local", generator_quantize=False, _env_file=None
+    )
+    merged = LocalGenerator(result.merged_dir, max_new_tokens=6)
+    adapted = LocalGenerator(base, adapter_dir=result.output_dir, max_new_tokens=6)
+    messages = [ChatMessage("user", "how long do I have to return item 3?")]
+    assert asyncio.run(complete_text(merged, messages)) == asyncio.run(
+        complete_text(adapted, messages)
+    )
+    assert settings.generator_tuned_dir.name == "generator-tuned"
+
+
+def test_serving_prefers_a_tuned_model_then_an_adapter_then_the_base(tmp_path: Path) -> None:
+    settings = Settings(data_home=tmp_path, _env_file=None)
+    assert local_model_location(settings) == (settings.generator_base_dir, None)
+    tuned = settings.generator_tuned_dir
+    tuned.mkdir(parents=True)
+    (tuned / "adapter_config.json").write_text("{}")
+    assert local_model_location(settings) == (settings.generator_base_dir, tuned)
+    (tuned / "merged").mkdir()
+    (tuned / "merged" / "config.json").write_text("{}")
+    assert local_model_location(settings) == (tuned / "merged", None)
+    explicit = settings.model_copy(update={"generator_model_dir": tmp_path / "mine"})
+    assert local_model_location(explicit) == (tmp_path / "mine", None)
+
+
+def test_backend_choice_and_its_required_settings(tmp_path: Path) -> None:
+    assert make_generator(Settings(generator_backend="none", _env_file=None)) is None
+    with pytest.raises(ConfigError, match="GENERATOR_URL"):
+        make_generator(Settings(generator_backend="remote", _env_file=None))
+    remote = make_generator(
+        Settings(
+            generator_backend="remote",
+            generator_url="http://127.0.0.1:9/v1",
+            generator_model="m",
+            _env_file=None,
+        )
+    )
+    assert remote is not None and remote.name.startswith("remote:m@")
+    with pytest.raises(Exception, match="models fetch"):
+        make_generator(Settings(data_home=tmp_path, generator_backend="local", _env_file=None))
+
+
+def test_training_config_is_validated() -> None:
+    with pytest.raises(ConfigError):
+        GeneratorTrainingConfig(method="qlora")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        GeneratorTrainingConfig(eval_fraction=0.9)
+
+
+def test_rouge_l() -> None:
+    assert rouge_l("returns within 30 days", "returns within 30 days") == 1.0
+    assert rouge_l("", "x") == 0.0 and rouge_l("a b c", "d e f") == 0.0
+    assert 0.0 < rouge_l("you can return within 30 days", "return it within 30 days") < 1.0
