@@ -15,7 +15,7 @@ from bot.conversation_log import ConversationLog, TurnRecord
 from bot.errors import InputError
 from bot.followups import looks_like_follow_up
 from bot.generation.answerer import AnswerDelta, FinalAnswer, GroundedAnswerer
-from bot.generation.prompt import PromptPassage
+from bot.generation.prompt import LANGUAGE_NAMES, PromptPassage
 from bot.generation.types import ChatMessage
 from bot.intents import IntentClassifier, IntentPrediction, IntentScore
 from bot.language import LanguageDetector
@@ -273,15 +273,7 @@ def _one_per_document(passages: list[Passage]) -> list[Passage]:
 
 
 def _language_names(codes: str) -> str:
-    names = {
-        "en": "English",
-        "de": "German",
-        "fr": "French",
-        "es": "Spanish",
-        "it": "Italian",
-        "nl": "Dutch",
-    }
-    return ", ".join(names.get(code.strip(), code.strip()) for code in codes.split(","))
+    return ", ".join(LANGUAGE_NAMES.get(code.strip(), code.strip()) for code in codes.split(","))
 
 
 def _turn_record(session: Session, text: str, reply: BotReply) -> TurnRecord:
