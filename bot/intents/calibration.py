@@ -103,3 +103,19 @@ def fit_operating_point(
             "ece_after_calibration": round(expected_calibration_error(after, val_targets), 4),
         },
     )
+
+
+def validation_split(
+    targets: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Stratified (fit, validation) indices, or None when the data is too small to split."""
+    from sklearn.model_selection import train_test_split
+
+    classes, counts = np.unique(targets, return_counts=True)
+    held_out = max(len(classes), round(fraction * len(targets)))
+    if fraction == 0 or counts.min() < 2 or len(targets) - held_out < len(classes):
+        return None
+    fit_idx, val_idx = train_test_split(
+        np.arange(len(targets)), test_size=held_out, random_state=seed, stratify=targets
+    )
+    return np.asarray(fit_idx), np.asarray(val_idx)

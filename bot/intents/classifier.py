@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bot.errors import AssetError, InputError
-from bot.intents.calibration import fit_operating_point, softmax
+from bot.intents.calibration import fit_operating_point, softmax, validation_split
 from bot.intents.top_layers import TopLayers, fine_tune
 from bot.intents.tuning import TuningConfig
 from knowledge.embedder import Embedder
@@ -183,21 +183,7 @@ class IntentClassifier:
         return weights, bias, [str(label) for label in head.classes_]
 
     def _split(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Stratified (fit, validation) indices, or None when the data is too small to split."""
-        from sklearn.model_selection import train_test_split
-
-        classes, counts = np.unique(targets, return_counts=True)
-        held_out = max(len(classes), round(self.validation_fraction * len(targets)))
-        if (
-            self.validation_fraction == 0
-            or counts.min() < 2
-            or len(targets) - held_out < len(classes)
-        ):
-            return None
-        fit_idx, val_idx = train_test_split(
-            np.arange(len(targets)), test_size=held_out, random_state=self.seed, stratify=targets
-        )
-        return np.asarray(fit_idx), np.asarray(val_idx)
+        return validation_split(targets, self.validation_fraction, self.seed)
 
     def _reset_operating_point(self) -> None:
         self.temperature, self.oos_threshold, self.validation = 1.0, 0.0, {}
