@@ -95,7 +95,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
-    parser.add_argument("--limit", type=int, default=None, help="quality on the first N items")
+    parser.add_argument("--limit", type=int, default=None, help="quality on N evenly spaced items")
     parser.add_argument("--no-quality", action="store_true", help="speed and memory only")
     parser.add_argument("--no-quantize", action="store_true", help="fp32 linear layers")
     parser.add_argument("--repeats", type=int, default=3)
@@ -116,7 +116,10 @@ def main() -> None:
     if not args.no_quality:
         embedder = Embedder(settings.embedder_path)
         items = load_generator_items(settings.tenant_dir / "generator" / "heldout.yml")
-        items = items[: args.limit] if args.limit else items
+        if args.limit and args.limit < len(items):
+            # Evenly spaced, so that unanswerable and injection items (listed last) are in.
+            step = len(items) / args.limit
+            items = [items[int(i * step)] for i in range(args.limit)]
         with tempfile.TemporaryDirectory() as index_dir:
             build_index([settings.kb_dir], embedder, Path(index_dir), progress=False)
             store = KnowledgeStore.load(Path(index_dir), expected_embedder=embedder.name)
