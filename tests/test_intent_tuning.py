@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 from bot.errors import AssetError, InputError
 from bot.intents.classifier import IntentClassifier
+from bot.intents.ensemble import blend_logits, fit_blend_weight
+from bot.intents.linear_head import fit_linear_head
 from bot.intents.top_layers import TopLayers
 from bot.intents.tuning import TuningConfig, tuning_for
 from knowledge.embedder import Embedder
@@ -118,3 +121,34 @@ def test_tuning_options_are_validated(embedder: Embedder) -> None:
             TuningConfig(**bad)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="can tune 1 to"):
         TopLayers(embedder, embedder.num_layers)
+
+
+def test_blend_weight_follows_the_head_that_predicts_held_out_data() -> None:
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 5, size=400)
+    informative = rng.normal(size=(400, 5))
+    informative[np.arange(400), targets] += 3.0
+    noise = rng.normal(size=(400, 5))
+    assert fit_blend_weight(informative, noise, targets) >= 0.8
+    assert fit_blend_weight(noise, informative, targets) <= 0.2
+    assert blend_logits(informative, None, 0.3) is informative
+
+
+def test_blended_model_reads_both_heads_and_round_trips(
+    tuned: IntentClassifier, embedder: Embedder, tmp_path: Path
+) -> None:
+    assert 0.0 <= tuned.validation["blend_weight"] <= 1.0
+    texts, labels = texts_and_labels(TRAINING)
+    blended = copy.copy(tuned)
+    head = fit_linear_head(embedder.encode(texts), np.asarray(labels), 10.0)
+    assert head[2] == tuned.labels  # both heads number the intents the same way
+    blended._frozen_head, blended.blend_weight = head[:2], 0.5
+    probe = list(HELD_OUT) + ODD_INPUTS
+    assert not np.allclose(blended.predict_proba(probe), tuned.predict_proba(probe))
+    blended.save(tmp_path / "blended")
+    manifest = json.loads((tmp_path / "blended" / "manifest.json").read_text())
+    assert manifest["blend_weight"] == 0.5
+    loaded = IntentClassifier.load(tmp_path / "blended", embedder)
+    np.testing.assert_allclose(loaded.predict_proba(probe), blended.predict_proba(probe), atol=1e-5)
+    pooled = loaded.predict_pooled(["where is my parcel", "it has not arrived"])
+    assert pooled.top.name == "track_order"

@@ -19,15 +19,23 @@ from typing import Any
 import numpy as np
 
 from bot.errors import AssetError, InputError
-from bot.intents.calibration import fit_operating_point, softmax, validation_split
-from bot.intents.top_layers import TopLayers, fine_tune
+from bot.intents.calibration import (
+    OperatingPoint,
+    fit_operating_point,
+    softmax,
+    validation_split,
+)
+from bot.intents.ensemble import blend_logits
+from bot.intents.head_arrays import HeadArrays
+from bot.intents.linear_head import fit_linear_head
+from bot.intents.top_layers import TopLayers
+from bot.intents.tuned_fit import fit_tuned
 from bot.intents.tuning import TuningConfig
 from knowledge.embedder import Embedder
 from knowledge.errors import KnowledgeError
 from knowledge.files import read_manifest, write_directory_atomically
 
 ARTIFACT_VERSION = 1
-HEAD_FILE = "head.npz"
 MANIFEST_FILE = "manifest.json"
 
 
@@ -35,6 +43,14 @@ MANIFEST_FILE = "manifest.json"
 class IntentScore:
     name: str
     confidence: float
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """What the heads read for a batch of texts."""
+
+    vectors: np.ndarray  # the classifier's features: tuned-layer or frozen embeddings
+    frozen: np.ndarray | None = None  # the frozen embeddings too, when a tuned model blends
 
 
 @dataclass(frozen=True)
@@ -91,6 +107,10 @@ class IntentClassifier:
         self.labels: list[str] = []
         self._weights: np.ndarray | None = None  # (classes, dimension)
         self._bias: np.ndarray | None = None  # (classes,)
+        # Tuned models also keep a logistic-regression head on the frozen embeddings and
+        # blend its logits in with this weight for the tuned head (1.0: tuned head alone).
+        self._frozen_head: tuple[np.ndarray, np.ndarray] | None = None
+        self.blend_weight = 1.0
         self.temperature = 1.0
         self.oos_threshold = 0.0
         # Out of scope also when no training example is this similar: catches messages that
@@ -119,68 +139,37 @@ class IntentClassifier:
         targets = np.asarray(labels)
         if self.tuning is not None:
             return self._fit_tuned(list(texts), targets, self.tuning, show_progress)
-        self._top = None
+        self._top, self._frozen_head, self.blend_weight = None, None, 1.0
         vectors = self.embedder.encode(list(texts), show_progress=show_progress)
         self._calibrate(vectors, targets)
-        self._weights, self._bias, self.labels = self._fit_head(vectors, targets)
+        self._weights, self._bias, self.labels = fit_linear_head(
+            vectors, targets, self.regularization
+        )
         self._examples = np.ascontiguousarray(vectors, dtype=np.float32)
         return self
 
     def _fit_tuned(
         self, texts: list[str], targets: np.ndarray, tuning: TuningConfig, show_progress: bool
     ) -> IntentClassifier:
-        """Fine-tune the top layers on the training split; calibrate on the held-out split.
-
-        Unlike the logistic-regression head, the model is not refitted on all the data
-        afterwards: a second fine-tune would double the training time, and the held-out
-        split keeps the calibration honest (tuned layers are overconfident on examples
-        they were trained on).
-        """
-        top = TopLayers(self.embedder, tuning.layers)
-        states = self.embedder.encode_with_states(
-            texts, top.tap_layer, show_progress=show_progress
-        ).states
-        self.labels = sorted({str(label) for label in targets})
-        index = {label: i for i, label in enumerate(self.labels)}
-        classes = np.array([index[str(label)] for label in targets])
-        split = self._split(targets)
-        fit_idx = split[0] if split else np.arange(len(targets))
-        weights, bias = fine_tune(
-            top,
-            [states[i] for i in fit_idx],
-            classes[fit_idx],
-            len(self.labels),
+        fitted = fit_tuned(
+            self.embedder,
+            texts,
+            targets,
             tuning,
+            split=self._split(targets),
+            regularization=self.regularization,
+            max_accuracy_drop=self.max_oos_accuracy_drop,
             show_progress=show_progress,
         )
-        vectors = top.embed(states)
-        self._top, self._weights, self._bias = top, weights, bias
-        self._examples = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._top, self.labels = fitted.top, fitted.labels
+        self._weights, self._bias = fitted.weights, fitted.bias
+        self._frozen_head, self.blend_weight = fitted.frozen_head, fitted.blend_weight
+        self._examples = np.ascontiguousarray(fitted.features, dtype=np.float32)
         self._reset_operating_point()
-        if split:
-            val_idx = split[1]
-            self._fit_operating_point(
-                vectors[val_idx] @ weights.T + bias,
-                classes[val_idx],
-                vectors[val_idx],
-                vectors[fit_idx],
-            )
+        if fitted.operating_point is not None:
+            self._adopt(fitted.operating_point)
+            self.validation["blend_weight"] = fitted.blend_weight
         return self
-
-    def _fit_head(
-        self, vectors: np.ndarray, targets: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        from sklearn.linear_model import LogisticRegression
-
-        head = LogisticRegression(C=self.regularization, max_iter=3000)
-        head.fit(vectors, targets)
-        weights = np.asarray(head.coef_, dtype=np.float32)
-        bias = np.asarray(head.intercept_, dtype=np.float32)
-        if len(head.classes_) == 2:
-            # scikit-learn keeps one row for two classes; softmax over (-z/2, z/2) is sigmoid(z).
-            weights = np.vstack([-weights / 2, weights / 2])
-            bias = np.array([-bias[0] / 2, bias[0] / 2], dtype=np.float32)
-        return weights, bias, [str(label) for label in head.classes_]
 
     def _split(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         return validation_split(targets, self.validation_fraction, self.seed)
@@ -196,7 +185,9 @@ class IntentClassifier:
         if split is None:
             return
         fit_idx, val_idx = split
-        weights, bias, labels = self._fit_head(vectors[fit_idx], targets[fit_idx])
+        weights, bias, labels = fit_linear_head(
+            vectors[fit_idx], targets[fit_idx], self.regularization
+        )
         index = {label: i for i, label in enumerate(labels)}
         self._fit_operating_point(
             vectors[val_idx] @ weights.T + bias,
@@ -212,9 +203,13 @@ class IntentClassifier:
         val_vectors: np.ndarray,
         fit_vectors: np.ndarray,
     ) -> None:
-        point = fit_operating_point(
-            logits, val_targets, val_vectors, fit_vectors, self.max_oos_accuracy_drop
+        self._adopt(
+            fit_operating_point(
+                logits, val_targets, val_vectors, fit_vectors, self.max_oos_accuracy_drop
+            )
         )
+
+    def _adopt(self, point: OperatingPoint) -> None:
         self.temperature = point.temperature
         self.oos_threshold = point.confidence_threshold
         self.similarity_threshold = point.similarity_threshold
@@ -224,19 +219,25 @@ class IntentClassifier:
         """Calibrated class probabilities, shape ``(len(texts), len(labels))``, in ``labels`` order."""
         return self._probabilities(self._encode(texts))
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+    def _encode(self, texts: Sequence[str]) -> _Encoded:
         if self._weights is None:
             raise AssetError("the intent classifier is not trained; run `supportbot train intents`")
         texts = [text if text.strip() else " " for text in texts]
         if self._top is None:
-            return self.embedder.encode(texts)
-        states = self.embedder.encode_with_states(texts, self._top.tap_layer).states
-        return self._top.embed(states)
+            return _Encoded(self.embedder.encode(texts))
+        encoded = self.embedder.encode_with_states(texts, self._top.tap_layer)
+        frozen = encoded.embeddings if self._frozen_head is not None else None
+        return _Encoded(self._top.embed(encoded.states), frozen)
 
-    def _probabilities(self, vectors: np.ndarray) -> np.ndarray:
+    def _probabilities(self, encoded: _Encoded) -> np.ndarray:
         if self._weights is None or self._bias is None:
             raise AssetError("the intent classifier is not trained; run `supportbot train intents`")
-        return softmax(vectors @ self._weights.T + self._bias, self.temperature)
+        logits = encoded.vectors @ self._weights.T + self._bias
+        if self._frozen_head is not None and encoded.frozen is not None:
+            frozen_weights, frozen_bias = self._frozen_head
+            frozen_logits = encoded.frozen @ frozen_weights.T + frozen_bias
+            logits = blend_logits(logits, frozen_logits, self.blend_weight)
+        return softmax(logits, self.temperature)
 
     def _nearest_similarity(self, vectors: np.ndarray) -> np.ndarray:
         if self._examples is None or len(self._examples) == 0:
@@ -246,9 +247,9 @@ class IntentClassifier:
     def predict_batch(self, texts: Sequence[str], top_k: int = 3) -> list[IntentPrediction]:
         if not texts:
             return []
-        vectors = self._encode(texts)
-        probabilities = self._probabilities(vectors)
-        nearest = self._nearest_similarity(vectors)
+        encoded = self._encode(texts)
+        probabilities = self._probabilities(encoded)
+        nearest = self._nearest_similarity(encoded.vectors)
         window = self.embedder.max_tokens
         return [
             self.ranked(
@@ -269,13 +270,18 @@ class IntentClassifier:
         if not readings:
             raise InputError("predict_pooled needs at least one reading")
         # One text per call, so a reading encoded earlier in the turn comes from the cache.
-        vectors = np.vstack([self._encode([text]) for text in readings])
+        parts = [self._encode([text]) for text in readings]
+        frozen = [part.frozen for part in parts if part.frozen is not None]
+        encoded = _Encoded(
+            np.vstack([part.vectors for part in parts]),
+            np.vstack(frozen) if len(frozen) == len(parts) else None,
+        )
         window = self.embedder.max_tokens
         return self.ranked(
-            self._probabilities(vectors).mean(axis=0),
+            self._probabilities(encoded).mean(axis=0),
             truncated=any(self.embedder.token_count(text) > window for text in readings),
             top_k=top_k,
-            nearest_similarity=float(self._nearest_similarity(vectors).max()),
+            nearest_similarity=float(self._nearest_similarity(encoded.vectors).max()),
         )
 
     def ranked(
@@ -297,10 +303,10 @@ class IntentClassifier:
 
     def is_out_of_scope(self, texts: Sequence[str]) -> np.ndarray:
         """Per text, whether neither confidence nor similarity reaches its operating point."""
-        vectors = self._encode(texts)
-        confidence = self._probabilities(vectors).max(axis=1)
+        encoded = self._encode(texts)
+        confidence = self._probabilities(encoded).max(axis=1)
         return (confidence < self.oos_threshold) | (
-            self._nearest_similarity(vectors) < self.similarity_threshold
+            self._nearest_similarity(encoded.vectors) < self.similarity_threshold
         )
 
     def predict(self, text: str, top_k: int = 3) -> IntentPrediction:
@@ -315,6 +321,7 @@ class IntentClassifier:
             "kind": self.kind,
             "tuned_layers": 0 if self._top is None else len(self._top.layers),
             "tuning": None if self.tuning is None else asdict(self.tuning),
+            "blend_weight": self.blend_weight if self._frozen_head is not None else 1.0,
             "embedder": self.embedder.name,
             "dimension": int(self._weights.shape[1]),
             "labels": self.labels,
@@ -328,17 +335,10 @@ class IntentClassifier:
             **manifest_extra,
         }
 
+        arrays = HeadArrays(self._weights, self._bias, self._examples, self._frozen_head)
+
         def write(staging: Path) -> None:
-            np.savez(
-                staging / HEAD_FILE,
-                weights=self._weights,
-                bias=self._bias,
-                examples=(
-                    self._examples
-                    if self._examples is not None
-                    else np.zeros((0, self._weights.shape[1]))
-                ).astype(np.float16),
-            )
+            arrays.save(staging)
             if self._top is not None:
                 self._top.save(staging)
             (staging / MANIFEST_FILE).write_text(json.dumps(self.manifest, indent=2), "utf-8")
@@ -357,9 +357,8 @@ class IntentClassifier:
                 f"the intent model in {directory} was trained on embedder {manifest['embedder']!r}, "
                 f"but {embedder.name!r} is configured; retrain it"
             )
-        with np.load(Path(directory) / HEAD_FILE) as arrays:
-            weights, bias = arrays["weights"], arrays["bias"]
-            examples = arrays["examples"] if "examples" in arrays.files else None
+        arrays = HeadArrays.load(directory)
+        weights, bias = arrays.weights, arrays.bias
         if weights.shape[0] != len(manifest["labels"]):
             raise AssetError(
                 f"{directory}: head has {weights.shape[0]} rows for {len(manifest['labels'])} labels"
@@ -369,8 +368,7 @@ class IntentClassifier:
         classifier.temperature = float(manifest.get("temperature", 1.0))
         classifier.oos_threshold = float(manifest.get("oos_threshold", 0.0))
         classifier.similarity_threshold = float(manifest.get("similarity_threshold", -1.0))
-        # Stored as float16 to halve the artifact; searched as float32 for speed.
-        classifier._examples = None if examples is None else examples.astype(np.float32)
+        classifier._examples = arrays.examples
         classifier.validation = dict(manifest.get("validation", {}))
         if int(manifest.get("tuned_layers", 0)) > 0:
             classifier._top = TopLayers.load(
@@ -378,6 +376,9 @@ class IntentClassifier:
             )
             if manifest.get("tuning"):
                 classifier.tuning = TuningConfig(**manifest["tuning"])
+            if arrays.frozen_head is not None:
+                classifier._frozen_head = arrays.frozen_head
+                classifier.blend_weight = float(manifest.get("blend_weight", 1.0))
         classifier._weights, classifier._bias = weights, bias
         classifier.manifest = manifest
         return classifier
