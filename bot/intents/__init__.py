@@ -10,13 +10,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.intents.classifier import IntentClassifier, IntentPrediction, IntentScore
+    from bot.intents.classifier import IntentClassifier
     from bot.intents.examples import LabeledText, load_examples
+    from bot.intents.prediction import IntentPrediction, IntentScore
 
 _EXPORTS = {
     "IntentClassifier": "bot.intents.classifier",
-    "IntentPrediction": "bot.intents.classifier",
-    "IntentScore": "bot.intents.classifier",
+    "IntentPrediction": "bot.intents.prediction",
+    "IntentScore": "bot.intents.prediction",
     "LabeledText": "bot.intents.examples",
     "load_examples": "bot.intents.examples",
 }

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from bot.intents.nearest import ExampleIndex
+
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled = logits / temperature
@@ -73,7 +75,7 @@ def choose_oos_threshold(
 class OperatingPoint:
     temperature: float
     confidence_threshold: float  # out of scope below this calibrated confidence ...
-    similarity_threshold: float  # ... or below this cosine to the nearest training example
+    similarity_threshold: float  # ... or below this cosine to the predicted intent's examples
     validation: dict[str, float]
 
 
@@ -81,7 +83,7 @@ def fit_operating_point(
     logits: np.ndarray,
     val_targets: np.ndarray,
     val_vectors: np.ndarray,
-    fit_vectors: np.ndarray,
+    fit_examples: ExampleIndex,
     max_accuracy_drop: float,
 ) -> OperatingPoint:
     """Temperature, then the two out-of-scope thresholds, from held-out in-scope messages."""
@@ -91,7 +93,7 @@ def fit_operating_point(
     correct = after.argmax(axis=1) == val_targets
     # Two signals share the accuracy budget, half each, so together they spend at most all of it.
     budget = max_accuracy_drop / 2
-    nearest = (val_vectors @ fit_vectors.T).max(axis=1)
+    nearest = fit_examples.nearest(val_vectors, after.argmax(axis=1))
     return OperatingPoint(
         temperature=temperature,
         confidence_threshold=choose_oos_threshold(after.max(axis=1), correct, budget),

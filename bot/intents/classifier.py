@@ -28,6 +28,8 @@ from bot.intents.calibration import (
 from bot.intents.ensemble import blend_logits
 from bot.intents.head_arrays import HeadArrays
 from bot.intents.linear_head import fit_linear_head
+from bot.intents.nearest import ExampleIndex
+from bot.intents.prediction import IntentPrediction, IntentScore
 from bot.intents.top_layers import TopLayers
 from bot.intents.tuned_fit import fit_tuned
 from bot.intents.tuning import TuningConfig
@@ -40,31 +42,11 @@ MANIFEST_FILE = "manifest.json"
 
 
 @dataclass(frozen=True)
-class IntentScore:
-    name: str
-    confidence: float
-
-
-@dataclass(frozen=True)
 class _Encoded:
     """What the heads read for a batch of texts."""
 
     vectors: np.ndarray  # the classifier's features: tuned-layer or frozen embeddings
     frozen: np.ndarray | None = None  # the frozen embeddings too, when a tuned model blends
-
-
-@dataclass(frozen=True)
-class IntentPrediction:
-    """Intents ranked by confidence; ``truncated`` when the text exceeded the model window."""
-
-    ranked: tuple[IntentScore, ...]
-    truncated: bool = False
-    # The top confidence is under the calibrated operating point: none of the known intents fits.
-    out_of_scope: bool = False
-
-    @property
-    def top(self) -> IntentScore:
-        return self.ranked[0]
 
 
 class IntentClassifier:
@@ -116,7 +98,10 @@ class IntentClassifier:
         # Out of scope also when no training example is this similar: catches messages that
         # the softmax still assigns confidently (nonsense landing on "goodbye").
         self.similarity_threshold = -1.0
-        self._examples: np.ndarray | None = None  # normalised training embeddings
+        # Normalised training features and their class indices, for the similarity check.
+        self._examples: np.ndarray | None = None
+        self._example_classes: np.ndarray | None = None
+        self._example_index: ExampleIndex | None = None
         self.validation: dict[str, float] = {}
         self.manifest: dict[str, Any] = {}
 
@@ -145,8 +130,14 @@ class IntentClassifier:
         self._weights, self._bias, self.labels = fit_linear_head(
             vectors, targets, self.regularization
         )
-        self._examples = np.ascontiguousarray(vectors, dtype=np.float32)
+        index = {label: i for i, label in enumerate(self.labels)}
+        self._set_examples(vectors, np.array([index[str(t)] for t in targets]))
         return self
+
+    def _set_examples(self, vectors: np.ndarray, classes: np.ndarray | None) -> None:
+        self._examples = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._example_classes = classes
+        self._example_index = ExampleIndex(self._examples, classes, len(self.labels))
 
     def _fit_tuned(
         self, texts: list[str], targets: np.ndarray, tuning: TuningConfig, show_progress: bool
@@ -164,7 +155,7 @@ class IntentClassifier:
         self._top, self.labels = fitted.top, fitted.labels
         self._weights, self._bias = fitted.weights, fitted.bias
         self._frozen_head, self.blend_weight = fitted.frozen_head, fitted.blend_weight
-        self._examples = np.ascontiguousarray(fitted.features, dtype=np.float32)
+        self._set_examples(fitted.features, fitted.classes)
         self._reset_operating_point()
         if fitted.operating_point is not None:
             self._adopt(fitted.operating_point)
@@ -193,7 +184,9 @@ class IntentClassifier:
             vectors[val_idx] @ weights.T + bias,
             np.array([index[t] for t in targets[val_idx]]),
             vectors[val_idx],
-            vectors[fit_idx],
+            ExampleIndex(
+                vectors[fit_idx], np.array([index[t] for t in targets[fit_idx]]), len(labels)
+            ),
         )
 
     def _fit_operating_point(
@@ -201,11 +194,11 @@ class IntentClassifier:
         logits: np.ndarray,
         val_targets: np.ndarray,
         val_vectors: np.ndarray,
-        fit_vectors: np.ndarray,
+        fit_examples: ExampleIndex,
     ) -> None:
         self._adopt(
             fit_operating_point(
-                logits, val_targets, val_vectors, fit_vectors, self.max_oos_accuracy_drop
+                logits, val_targets, val_vectors, fit_examples, self.max_oos_accuracy_drop
             )
         )
 
@@ -239,17 +232,17 @@ class IntentClassifier:
             logits = blend_logits(logits, frozen_logits, self.blend_weight)
         return softmax(logits, self.temperature)
 
-    def _nearest_similarity(self, vectors: np.ndarray) -> np.ndarray:
-        if self._examples is None or len(self._examples) == 0:
+    def _nearest_similarity(self, vectors: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+        if self._example_index is None or self._examples is None or not len(self._examples):
             return np.ones(len(vectors))
-        return np.asarray((vectors @ self._examples.T).max(axis=1))
+        return self._example_index.nearest(vectors, predicted)
 
     def predict_batch(self, texts: Sequence[str], top_k: int = 3) -> list[IntentPrediction]:
         if not texts:
             return []
         encoded = self._encode(texts)
         probabilities = self._probabilities(encoded)
-        nearest = self._nearest_similarity(encoded.vectors)
+        nearest = self._nearest_similarity(encoded.vectors, probabilities.argmax(axis=1))
         window = self.embedder.max_tokens
         return [
             self.ranked(
@@ -277,11 +270,13 @@ class IntentClassifier:
             np.vstack(frozen) if len(frozen) == len(parts) else None,
         )
         window = self.embedder.max_tokens
+        probabilities = self._probabilities(encoded).mean(axis=0)
+        top = np.full(len(readings), int(probabilities.argmax()))
         return self.ranked(
-            self._probabilities(encoded).mean(axis=0),
+            probabilities,
             truncated=any(self.embedder.token_count(text) > window for text in readings),
             top_k=top_k,
-            nearest_similarity=float(self._nearest_similarity(encoded.vectors).max()),
+            nearest_similarity=float(self._nearest_similarity(encoded.vectors, top).max()),
         )
 
     def ranked(
@@ -304,9 +299,10 @@ class IntentClassifier:
     def is_out_of_scope(self, texts: Sequence[str]) -> np.ndarray:
         """Per text, whether neither confidence nor similarity reaches its operating point."""
         encoded = self._encode(texts)
-        confidence = self._probabilities(encoded).max(axis=1)
-        return (confidence < self.oos_threshold) | (
-            self._nearest_similarity(encoded.vectors) < self.similarity_threshold
+        probabilities = self._probabilities(encoded)
+        nearest = self._nearest_similarity(encoded.vectors, probabilities.argmax(axis=1))
+        return (probabilities.max(axis=1) < self.oos_threshold) | (
+            nearest < self.similarity_threshold
         )
 
     def predict(self, text: str, top_k: int = 3) -> IntentPrediction:
@@ -335,7 +331,9 @@ class IntentClassifier:
             **manifest_extra,
         }
 
-        arrays = HeadArrays(self._weights, self._bias, self._examples, self._frozen_head)
+        arrays = HeadArrays(
+            self._weights, self._bias, self._examples, self._example_classes, self._frozen_head
+        )
 
         def write(staging: Path) -> None:
             arrays.save(staging)
@@ -368,7 +366,11 @@ class IntentClassifier:
         classifier.temperature = float(manifest.get("temperature", 1.0))
         classifier.oos_threshold = float(manifest.get("oos_threshold", 0.0))
         classifier.similarity_threshold = float(manifest.get("similarity_threshold", -1.0))
-        classifier._examples = arrays.examples
+        if arrays.examples is not None:
+            classes = arrays.example_classes
+            if classes is not None and len(classes) != len(arrays.examples):
+                classes = None  # an artifact from before examples kept their classes
+            classifier._set_examples(arrays.examples, classes)
         classifier.validation = dict(manifest.get("validation", {}))
         if int(manifest.get("tuned_layers", 0)) > 0:
             classifier._top = TopLayers.load(

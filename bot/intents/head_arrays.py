@@ -15,6 +15,7 @@ class HeadArrays:
     weights: np.ndarray  # (classes, dimension)
     bias: np.ndarray  # (classes,)
     examples: np.ndarray | None  # normalised training features, for the nearest-example check
+    example_classes: np.ndarray | None  # their class indices
     frozen_head: tuple[np.ndarray, np.ndarray] | None = None  # blended in by tuned models
 
     def save(self, directory: Path) -> None:
@@ -30,6 +31,9 @@ class HeadArrays:
             weights=self.weights,
             bias=self.bias,
             examples=examples.astype(np.float16),
+            example_classes=(
+                self.example_classes if self.example_classes is not None else np.zeros(0, int)
+            ).astype(np.int32),
             **frozen,
         )
 
@@ -38,7 +42,8 @@ class HeadArrays:
         with np.load(Path(directory) / HEAD_FILE) as arrays:
             files = set(arrays.files)
             examples = arrays["examples"].astype(np.float32) if "examples" in files else None
+            classes = arrays["example_classes"] if "example_classes" in files else None
             frozen = None
             if "frozen_weights" in files:
                 frozen = (arrays["frozen_weights"], arrays["frozen_bias"])
-            return cls(arrays["weights"], arrays["bias"], examples, frozen)
+            return cls(arrays["weights"], arrays["bias"], examples, classes, frozen)

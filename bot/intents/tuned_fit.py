@@ -16,6 +16,7 @@ import numpy as np
 from bot.intents.calibration import OperatingPoint, fit_operating_point
 from bot.intents.ensemble import blend_logits, fit_blend_weight
 from bot.intents.linear_head import fit_linear_head
+from bot.intents.nearest import ExampleIndex
 from bot.intents.top_layers import TopLayers, fine_tune
 from bot.intents.tuning import TuningConfig
 from knowledge.embedder import Embedder
@@ -28,6 +29,7 @@ class TunedFit:
     weights: np.ndarray  # the tuned head, logits = features @ weights.T + bias
     bias: np.ndarray
     features: np.ndarray  # every training text through the tuned layers (normalised)
+    classes: np.ndarray  # every training text's class index into ``labels``
     frozen_head: tuple[np.ndarray, np.ndarray] | None  # (weights, bias) on frozen embeddings
     blend_weight: float  # the tuned head's share of the logits; 1.0 without a frozen head
     operating_point: OperatingPoint | None  # None when the data was too small to split
@@ -61,7 +63,7 @@ def fit_tuned(
     )
     features = top.embed(encoded.states)
     if split is None:
-        return TunedFit(top, labels, weights, bias, features, None, 1.0, None)
+        return TunedFit(top, labels, weights, bias, features, classes, None, 1.0, None)
 
     val_idx = split[1]
     frozen = encoded.embeddings
@@ -75,10 +77,10 @@ def fit_tuned(
         blend_logits(tuned_logits, frozen_logits, blend_weight),
         classes[val_idx],
         features[val_idx],
-        features[fit_idx],
+        ExampleIndex(features[fit_idx], classes[fit_idx], len(labels)),
         max_accuracy_drop,
     )
     frozen_head = None
     if blend_weight < 1.0:
         frozen_head = fit_linear_head(frozen, targets, regularization)[:2]
-    return TunedFit(top, labels, weights, bias, features, frozen_head, blend_weight, point)
+    return TunedFit(top, labels, weights, bias, features, classes, frozen_head, blend_weight, point)
