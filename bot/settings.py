@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     generator_quantize: bool = Field(
         True, description="Dynamic int8 quantisation of the local model's linear layers."
     )
+    generator_runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="Runtime of the local model: onnx (ONNX Runtime GenAI, 4-bit weights, "
+        "exported once under models_dir/generator-onnx; falls back to torch if the export "
+        "fails) or torch (transformers, int8 linear layers with generator_quantize).",
+    )
+    generator_onnx_precision: Literal["int4", "int8", "fp32"] = Field(
+        "int4", description="Weight precision of the ONNX Runtime GenAI export."
+    )
     generator_url: str | None = Field(
         None,
         description="OpenAI-compatible base URL for the remote backend, e.g. http://vllm:8000/v1.",

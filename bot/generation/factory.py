@@ -55,6 +55,23 @@ def make_generator(settings: Settings) -> Generator | None:
     from bot.generation.local import LocalGenerator
 
     model_dir, adapter_dir = local_model_location(settings)
+    if settings.generator_runtime == "onnx":
+        from bot.generation.onnx_export import export_location
+        from bot.generation.onnx_local import OnnxGenerator
+
+        precision = settings.generator_onnx_precision
+        return OnnxGenerator(
+            model_dir,
+            export_dir=export_location(settings.models_dir, model_dir, adapter_dir, precision),
+            precision=precision,
+            # Room for the whole prompt and draft, so one kept decoder state serves every turn.
+            context_tokens=settings.generator_max_prompt_tokens
+            + settings.generator_max_new_tokens
+            + 64,
+            adapter_dir=adapter_dir,
+            max_new_tokens=settings.generator_max_new_tokens,
+            quantize=settings.generator_quantize,  # for the torch fallback
+        )
     return LocalGenerator(
         model_dir,
         adapter_dir=adapter_dir,

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bot.errors import AssetError, ConfigError
-from bot.generation.stopping import make_stopping_criteria
+from bot.generation.stopping import make_stopping_criteria, stop_token_ids
+from bot.generation.threaded import Push, stream_from_thread
 from bot.generation.types import ChatMessage, GenerationError
-
-# Chat-format markers that end a turn in ChatML models such as SmolLM2; whichever of
-# them the tokenizer knows also stops decoding.
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|im_start|>", "<|eot_id|>")
-
-
-@dataclass(frozen=True)
-class _Finished:
-    error: BaseException | None = None
 
 
 class LocalGenerator:
@@ -97,11 +88,7 @@ class LocalGenerator:
             if self.threads:
                 torch.set_num_threads(self.threads)
             model = load_causal_lm(self.model_dir, self.adapter_dir, quantize=self.quantize)
-            vocab = tokenizer.get_vocab()
-            self._stop_ids = sorted(
-                {vocab[t] for t in END_OF_TURN_TOKENS if t in vocab}
-                | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
-            )
+            self._stop_ids = stop_token_ids(tokenizer)
             self._model = model
 
     # -- prompts ---------------------------------------------------------------------------
@@ -127,73 +114,97 @@ class LocalGenerator:
     ) -> AsyncIterator[str]:
         if not messages:
             raise GenerationError("no messages to answer")
-        if self._model is None:
+        if not self.loaded:
             await asyncio.to_thread(self.warm_up)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str | _Finished] = asyncio.Queue()
-        cancelled = threading.Event()
+        chat = list(messages)
+        limit = max_new_tokens or self.max_new_tokens
 
-        def push(item: str | _Finished) -> None:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        worker = threading.Thread(
-            target=self._decode,
-            args=(list(messages), max_new_tokens or self.max_new_tokens, push, cancelled),
-            name="supportbot-generate",
-            daemon=True,
-        )
-        worker.start()
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, _Finished):
-                    if item.error is not None:
-                        raise GenerationError(
-                            f"{self.name} failed while generating: {item.error}"
-                        ) from item.error
-                    return
-                if item:
-                    yield item
-        finally:
-            cancelled.set()  # the stopping criterion ends decoding after the current token
-
-    def _decode(
-        self,
-        messages: list[ChatMessage],
-        max_new_tokens: int,
-        push: Any,
-        cancelled: threading.Event,
-    ) -> None:
-        import torch
-        from transformers import StoppingCriteriaList, TextStreamer
-
-        class _Streamer(TextStreamer):
-            def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-                if text:
-                    push(text)
-
-        try:
-            with self._decode_lock:
+        def decode(push: Push, cancelled: threading.Event) -> None:
+            with self._decode_lock:  # one decode at a time; the next turn waits its turn
                 if cancelled.is_set():
-                    push(_Finished())
                     return
-                input_ids = self.encode_chat(messages)
-                streamer = _Streamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-                stopping = StoppingCriteriaList(
-                    [make_stopping_criteria(input_ids.shape[1], cancelled, self.repeat_stop_size)]
+                ids = self.encode_chat(chat)[0].tolist()
+                text = IncrementalText(self.tokenizer)
+                self.generate_ids(ids, limit, lambda token: push(text.add(token)), cancelled)
+
+        async for delta in stream_from_thread(decode, name=self.name):
+            yield delta
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def generate_ids(
+        self,
+        input_ids: list[int],
+        max_new_tokens: int,
+        on_token: Callable[[int], None],
+        cancelled: threading.Event | None = None,
+    ) -> None:
+        """Greedy decoding of ``input_ids``; ``on_token`` gets each new token id as it is chosen.
+
+        Stops on end-of-turn (that token is not passed on), ``max_new_tokens``, a repeated
+        tail or ``cancelled``. Callers hold ``_decode_lock`` when they share the model.
+        """
+        import torch
+        from transformers import StoppingCriteriaList
+
+        class _Tokens:
+            """The streamer interface generate() calls; the first call carries the prompt."""
+
+            def __init__(self, stop_ids: list[int]) -> None:
+                self.prompt_seen = False
+                self.stop_ids = set(stop_ids)
+
+            def put(self, value: torch.Tensor) -> None:
+                if not self.prompt_seen:
+                    self.prompt_seen = True
+                    return
+                for token in value.reshape(-1).tolist():
+                    if token not in self.stop_ids:
+                        on_token(int(token))
+
+            def end(self) -> None:
+                pass
+
+        ids = torch.tensor([input_ids], dtype=torch.long)
+        stopping = StoppingCriteriaList(
+            [
+                make_stopping_criteria(
+                    ids.shape[1], cancelled or threading.Event(), self.repeat_stop_size
                 )
-                with torch.inference_mode():
-                    self._model.generate(
-                        input_ids=input_ids,
-                        attention_mask=torch.ones_like(input_ids),
-                        max_new_tokens=max_new_tokens,
-                        do_sample=False,
-                        eos_token_id=self._stop_ids,
-                        pad_token_id=self._stop_ids[0] if self._stop_ids else None,
-                        streamer=streamer,
-                        stopping_criteria=stopping,
-                    )
-            push(_Finished())
-        except Exception as exc:  # noqa: BLE001 - handed to the awaiting coroutine, not lost
-            push(_Finished(exc))
+            ]
+        )
+        with torch.inference_mode():
+            self.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=self._stop_ids,
+                pad_token_id=self._stop_ids[0] if self._stop_ids else None,
+                streamer=_Tokens(self._stop_ids),
+                stopping_criteria=stopping,
+            )
+
+
+class IncrementalText:
+    """Token ids in, new text out: decodes the whole answer so far and returns what is new.
+
+    Re-decoding (answers are a few hundred tokens at most) keeps multi-token characters and
+    the tokenizer's spacing rules right; a trailing replacement character means a character
+    is still incomplete, so nothing is returned until it is.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.sent = 0
+
+    def add(self, token: int) -> str:
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd") or len(text) <= self.sent:
+            return ""
+        delta, self.sent = text[self.sent :], len(text)
+        return delta

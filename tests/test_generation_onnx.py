@@ -1,0 +1,176 @@
+"""OnnxGenerator (ONNX Runtime GenAI) on a tiny random Llama exported here, and on the real export."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.generation.local import LocalGenerator
+from bot.generation.onnx_export import MODEL_FILE, ensure_export, export_location
+from bot.generation.onnx_local import OnnxGenerator
+from bot.generation.types import ChatMessage, Generator, complete_text
+from bot.settings import Settings
+from tests.tiny_lm import build_tiny_lm, real_generator_dir
+
+pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is not installed")
+pytestmark = pytest.mark.skipif(
+    not (real_generator_dir() / "tokenizer.json").exists(),
+    reason="the generator base is not fetched (supportbot models fetch)",
+)
+MESSAGES = [ChatMessage("system", "Answer briefly."), ChatMessage("user", "how do returns work?")]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> OnnxGenerator:
+    generator = OnnxGenerator(
+        tiny_dir,
+        export_dir=tmp_path_factory.mktemp("onnx") / "tiny",
+        precision="fp32",
+        max_new_tokens=20,
+        repeat_stop_size=0,
+    )
+    generator.warm_up()
+    assert generator.runtime == "onnx", "the tiny model's export failed (see the log)"
+    return generator
+
+
+def greedy_ids(generator: LocalGenerator, max_new_tokens: int = 12) -> list[int]:
+    ids = generator.encode_chat(MESSAGES)[0].tolist()
+    out: list[int] = []
+    generator.generate_ids(ids, max_new_tokens, out.append)
+    return out
+
+
+def test_it_is_a_generator_running_on_onnx(tiny: OnnxGenerator) -> None:
+    assert isinstance(tiny, Generator)
+    assert tiny.name.endswith("[onnx-fp32]")
+
+
+def test_stream_yields_deltas_that_join_to_the_full_greedy_answer(tiny: OnnxGenerator) -> None:
+    async def both() -> tuple[list[str], str]:
+        deltas = [d async for d in tiny.stream(MESSAGES)]
+        return deltas, await complete_text(tiny, MESSAGES)
+
+    deltas, full = asyncio.run(both())
+    assert len(deltas) >= 2 and "".join(deltas) == full  # the second run reused the prompt
+    assert "<|im_end|>" not in full and "<|im_start|>" not in full
+
+
+def test_max_new_tokens_bounds_the_answer(tiny: OnnxGenerator) -> None:
+    assert len(greedy_ids(tiny, 3)) == 3
+    text = asyncio.run(complete_text(tiny, MESSAGES, max_new_tokens=3))
+    assert tiny.count_tokens(text) <= 3 + 1  # one token of slack for re-tokenising the text
+
+
+def test_an_end_of_turn_token_ends_the_answer_and_is_not_sent(tiny: OnnxGenerator) -> None:
+    ids = greedy_ids(tiny)
+    assert len(ids) == 12
+    saved = tiny._stop_ids
+    tiny._stop_ids = [*saved, ids[0]]  # as if the model's first word had been <|im_end|>
+    try:
+        assert greedy_ids(tiny) == []
+    finally:
+        tiny._stop_ids = saved
+
+
+def test_the_repetition_rule_stops_a_loop(tiny_dir: Path, tmp_path: Path) -> None:
+    generator = OnnxGenerator(
+        tiny_dir, export_dir=tmp_path / "x", precision="fp32", repeat_stop_size=2
+    )
+    generator._load_onnx = lambda: None  # type: ignore[method-assign]  # torch path: same rule
+    generator.warm_up()
+    from bot.generation.stopping import has_repeated_tail
+
+    out = greedy_ids(generator, 200)
+    assert len(out) < 200 and has_repeated_tail(out, 2)
+
+
+def test_closing_the_stream_stops_the_decode_thread(tiny: OnnxGenerator) -> None:
+    async def first_delta_then_close() -> None:
+        stream = tiny.stream(MESSAGES, max_new_tokens=900)
+        await anext(stream)
+        await stream.aclose()
+
+    asyncio.run(first_delta_then_close())
+    deadline = time.monotonic() + 5
+    while any(t.name == "supportbot-generate" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the decode thread kept running after close"
+        time.sleep(0.01)
+
+
+def test_a_shared_prefix_is_reused_without_changing_the_answer(tiny: OnnxGenerator) -> None:
+    other = [MESSAGES[0], ChatMessage("user", "and what about refunds for a rug?")]
+    asyncio.run(complete_text(tiny, MESSAGES))  # leaves the state holding MESSAGES' prompt
+    reused = asyncio.run(complete_text(tiny, other))
+    tiny.forget_prefix()
+    assert asyncio.run(complete_text(tiny, other)) == reused
+
+
+def test_the_export_is_cached_by_fingerprint(
+    tiny: OnnxGenerator, tiny_dir: Path, tmp_path: Path
+) -> None:
+    target = tiny.export_dir  # exported by the fixture
+    stamp = (target / MODEL_FILE).stat().st_mtime_ns
+    assert ensure_export(tiny_dir, None, target, "fp32") == target
+    assert (target / MODEL_FILE).stat().st_mtime_ns == stamp  # not exported again
+    assert export_location(tmp_path, tiny_dir, None, "int4") != export_location(
+        tmp_path, tiny_dir, None, "fp32"
+    )
+
+
+def test_a_failed_export_falls_back_to_torch_and_says_so(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    def broken(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(command, 1, "", "builder: unsupported model")
+
+    monkeypatch.setattr("bot.generation.onnx_export.subprocess.run", broken)
+    generator = OnnxGenerator(tiny_dir, export_dir=tmp_path / "x", max_new_tokens=4)
+    with caplog.at_level(logging.WARNING):
+        generator.warm_up()
+    assert generator.runtime == "torch"
+    assert "runs on torch instead" in caplog.text and "unsupported model" in caplog.text
+    assert asyncio.run(complete_text(generator, MESSAGES))
+
+
+def real_export() -> Path:
+    settings = Settings(_env_file=None)
+    return export_location(
+        settings.models_dir, real_generator_dir(), None, settings.generator_onnx_precision
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (real_export() / MODEL_FILE).exists(),
+    reason="no ONNX export of the generator base (supportbot models fetch makes it)",
+)
+def test_real_model_answers_like_torch_on_a_short_prompt() -> None:
+    messages = [
+        ChatMessage(
+            "system",
+            "Answer from the passage.\n\nPassage: You can return most items within 30 days "
+            "of delivery.",
+        ),
+        ChatMessage("user", "How many days do I have to return an item?"),
+    ]
+    onnx = OnnxGenerator(real_generator_dir(), export_dir=real_export(), max_new_tokens=16)
+    torch_model = LocalGenerator(real_generator_dir(), max_new_tokens=16)
+    onnx_text = asyncio.run(complete_text(onnx, messages))
+    torch_text = asyncio.run(complete_text(torch_model, messages))
+    assert onnx.runtime == "onnx"
+    # 4-bit weights against fp32: the same opening words and the fact, not every token.
+    assert onnx_text.split()[:3] == torch_text.split()[:3]
+    assert "30" in onnx_text and "30" in torch_text
