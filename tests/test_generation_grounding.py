@@ -92,3 +92,25 @@ def test_a_flipped_negation_is_not_supported(checker: GroundingChecker) -> None:
     gift = "Gift cards cannot be exchanged for cash, except where state law requires it."
     assert not checker.check("Gift cards can be exchanged for cash at any time.", [gift]).supported
     assert checker.check("You can't exchange gift cards for cash.", [gift]).supported
+
+
+def test_list_items_are_read_with_their_lead_in(checker: GroundingChecker) -> None:
+    from bot.generation.prompt import PromptPassage
+
+    passage = PromptPassage(
+        "Returns policy",
+        "- Personalised or engraved products.\n- Clearance items marked Final Sale.",
+        section="Items we cannot take back",
+    ).grounding_text()
+    # The negation lives in the heading; without it the item reads as the opposite claim.
+    assert checker.check(
+        "Clearance items marked Final Sale cannot be returned.", [passage]
+    ).supported
+    assert not checker.check(
+        "Clearance items marked Final Sale can be returned.", [passage]
+    ).supported
+
+
+def test_bare_answer_words_are_not_checked(checker: GroundingChecker) -> None:
+    report = checker.check("Yes, unfortunately. Either one.", [REFUNDS])
+    assert report.sentences and not any(s.checked for s in report.sentences)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.generation.prompt import PromptPassage
 from bot.generation.types import ChatMessage
+from knowledge.analyzer import analyzer
 from knowledge.documents import Passage
 from knowledge.retriever import Retriever
 from training.generator_data import GeneratorItem, TrainingExample
@@ -21,19 +22,27 @@ def search_text(item: GeneratorItem) -> str:
 
 
 def passages_for(item: GeneratorItem, retriever: Retriever, top_k: int = 3) -> list[Passage]:
-    """The top passages for ``item``; for an answerable one, its article is made sure of.
+    """The top passages for ``item``; for an answerable one, the passage its answer rests on.
 
-    When retrieval misses the article an answer was written from, its best passage takes
-    the last place: the model must learn to answer from what it is shown, never to invent
-    an answer its passages do not hold.
+    Of the article the answer was written from, the retrieved passage that holds most of
+    the answer's words is made sure of (it takes the last place when missing). The model
+    must learn, and be judged on, answering from what it is shown: a training answer whose
+    facts sit in a passage it was not shown teaches it to invent them.
     """
     found = retriever.run(search_text(item), max(top_k, 20))
     top = found[:top_k]
-    if item.article and all(p.chunk.document_id != item.article for p in top):
-        gold = next((p for p in found if p.chunk.document_id == item.article), None)
-        if gold is not None:
-            top = [*top[: top_k - 1], gold]
+    gold = [p for p in found if p.chunk.document_id == item.article] if item.article else []
+    if gold:
+        analyze = analyzer("en")
+        answer_words = set(analyze(item.answer))
+        best = max(gold, key=lambda p: len(answer_words & set(analyze(_shown_text(p)))))
+        if best not in top:
+            top = [*top[: top_k - 1], best]
     return top
+
+
+def _shown_text(passage: Passage) -> str:
+    return f"{passage.chunk.section}\n{passage.chunk.text}"
 
 
 def build_examples(

@@ -6,6 +6,7 @@ that backs it best (it should not be). The threshold keeps ``keep`` of the suppo
 sentences; the report says how many unsupported ones it rejects.
 
     python -m training.grounding_calibration demo/generator/train.yml --kb demo/kb
+    python -m training.grounding_calibration --references demo/generator/heldout.yml
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.generation.grounding import GroundingChecker
+from bot.generation.prompt import PromptPassage
 from knowledge.chunking import chunk_document
 from knowledge.embedder import Embedder
 from knowledge.loaders import load_sources
@@ -28,7 +30,9 @@ def article_passages(kb_dir: Path) -> dict[str, list[str]]:
     passages: dict[str, list[str]] = defaultdict(list)
     for document in load_sources([kb_dir]).documents:
         for chunk in chunk_document(document):
-            passages[document.id].append(chunk.text)
+            passages[document.id].append(
+                PromptPassage(document.title, chunk.text, chunk.section).grounding_text()
+            )
     return dict(passages)
 
 
@@ -71,13 +75,72 @@ def calibrate(
     }
 
 
+def reference_ceiling(
+    items_file: Path, kb_dir: Path, embedder: Embedder, checker: GroundingChecker | None = None
+) -> dict[str, object]:
+    """How often the written reference answers themselves pass the check, against the
+    passages a model is shown for them (the benchmark's passages): the most a generator
+    could score. Answers that fail it point at the data or the check, not the model.
+    """
+    import tempfile
+
+    from knowledge.builder import build_index
+    from knowledge.modes import make_retriever
+    from knowledge.store import KnowledgeStore
+    from training.generator_dataset import passages_for
+
+    checker = checker or GroundingChecker(embedder)
+    items = load_generator_items(items_file)
+    failures: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as index_dir:
+        build_index([kb_dir], embedder, Path(index_dir), progress=False)
+        store = KnowledgeStore.load(Path(index_dir), expected_embedder=embedder.name)
+        retriever = make_retriever(store, embedder, "hybrid")
+        for item in items:
+            shown = [
+                PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section).grounding_text()
+                for p in passages_for(item, retriever)
+            ]
+            report = checker.check(item.answer, shown)
+            if not report.supported:
+                failures.append(
+                    {
+                        "question": item.question,
+                        "unsupported": [
+                            {
+                                "sentence": s.text,
+                                "score": s.score,
+                                "missing_numbers": list(s.missing_numbers),
+                                "negation_flipped": s.flips_negation,
+                            }
+                            for s in report.sentences
+                            if not s.supported(checker.threshold)
+                        ],
+                    }
+                )
+    return {
+        "items": len(items),
+        "references_supported": round(1 - len(failures) / max(len(items), 1), 4),
+        "failures": failures,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("train", type=Path, nargs="?", default=Path("demo/generator/train.yml"))
     parser.add_argument("--kb", type=Path, default=Path("demo/kb"))
     parser.add_argument("--keep", type=float, default=0.97)
+    parser.add_argument(
+        "--references",
+        type=Path,
+        default=None,
+        help="instead: check this file's reference answers against their shown passages",
+    )
     args = parser.parse_args()
     embedder = Embedder()
+    if args.references:
+        print(json.dumps(reference_ceiling(args.references, args.kb, embedder), indent=1))
+        return
     print(json.dumps(calibrate(args.train, args.kb, embedder, keep=args.keep)))
 
 

@@ -76,7 +76,7 @@ class GroundedAnswerer:
         if not passages:
             raise ConfigError("a grounded answer needs at least one passage")
         prompt = self.builder.build(question, passages, history, language)
-        texts = [p.text for p in passages[: prompt.passages_used]]
+        texts = [p.grounding_text() for p in passages[: prompt.passages_used]]
         if not texts:
             yield await self._fallback(question, passages, FallbackReason.UNSUPPORTED, language)
             return

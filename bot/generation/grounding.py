@@ -8,14 +8,16 @@ A sentence is supported when
 
 Refusals and offers of a person ("I don't have information about that; I can connect you
 with our team") state nothing about the store and are not checked; a sentence with fewer
-than two content words ("Yes.", "No problem.") is not either, unless it holds a number.
+than two content words ("Yes.", "No problem.", "Yes, unfortunately.") is not either, unless it
+holds a number. List items in a passage are also read with the line that introduces them
+(a section heading is one), which often holds the claim: "Items we cannot take back:".
 
 ``SUPPORT_THRESHOLD`` was chosen on the demo TRAIN items only (demo/generator/train.yml,
 ``python -m training.grounding_calibration``): reference answer sentences scored against
-the passages of their own article (supported) and of the other article that backs them
-best (not supported). 0.67 keeps 97% of the 359 supported sentences (median score 0.97);
-the number and negation rules reject another 19 of them (5%). Of the unsupported
-pairings (median 0.57), 72% are rejected. Held-out items were not used.
+the passages of their own article, section headings included (supported) and of the other
+article that backs them best (not supported). 0.72 keeps 97% of the 355 supported
+sentences (median score 0.97); the number and negation rules reject another 14 of them.
+Of the unsupported pairings (median 0.57), 83% are rejected. Held-out items were not used.
 
 A negation present on one side only ("can be exchanged for cash" against "cannot be
 exchanged for cash") turns a claim around while keeping every content word, so a sentence
@@ -36,6 +38,7 @@ from bot.generation.sentences import (
     has_negation,
     is_decline,
     is_meta,
+    list_item_units,
     numbers_in,
     split_clauses,
     split_sentences,
@@ -43,8 +46,11 @@ from bot.generation.sentences import (
 from knowledge.analyzer import analyzer
 from knowledge.embedder import Embedder
 
-SUPPORT_THRESHOLD = 0.67
+SUPPORT_THRESHOLD = 0.72
 MIN_CONTENT_WORDS = 2
+# Words that answer or soften ("Yes, unfortunately.", "Either one.") but state nothing the
+# passages could back; they do not count towards the two content words a checked sentence has.
+REPLY_WORDS = ("yes", "no", "sure", "sorry", "unfortunately", "afraid", "either", "one", "both")
 NEGATION_MARGIN = 0.1
 
 
@@ -114,9 +120,11 @@ class GroundingChecker:
         )
 
     def support(self, sentence: str, passages: Sequence[str]) -> SentenceSupport:
-        words = set(analyzer(self.language)(sentence))
+        analyze = analyzer(self.language)
+        words = set(analyze(sentence))
         numbers = numbers_in(sentence)
-        if is_meta(sentence) or (len(words) < MIN_CONTENT_WORDS and not numbers):
+        claim_words = words - set(analyze(" ".join(REPLY_WORDS)))
+        if is_meta(sentence) or (len(claim_words) < MIN_CONTENT_WORDS and not numbers):
             return SentenceSupport(sentence, 1.0, None, checked=False)
         if not passages:
             return SentenceSupport(sentence, 0.0, None, checked=True)
@@ -178,7 +186,10 @@ class GroundingChecker:
                 return self._cache[passage]
         # Clauses as well as sentences: an answer often states one part of a long sentence
         # ("they must be unused"), which matches its clause far better than the whole.
-        units = list(dict.fromkeys(split_sentences(passage) + split_clauses(passage)))
+        # A list item is read with its lead-in only: alone it would lose that polarity.
+        items = list_item_units(passage)
+        sentences = [items.get(s, s) for s in split_sentences(passage)]
+        units = list(dict.fromkeys(sentences + split_clauses(passage)))
         analyze = analyzer(self.language)
         features = _PassageFeatures(
             words=frozenset(analyze(passage)),

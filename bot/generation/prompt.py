@@ -51,6 +51,11 @@ class PromptPassage:
     text: str
     section: str = ""
 
+    def grounding_text(self) -> str:
+        """The passage as the grounding check reads it: with its section heading as a lead-in,
+        since the model sees the heading too and a list's claim often lives there."""
+        return f"{self.section}:\n{self.text}" if self.section else self.text
+
     def render(self, number: int, text: str | None = None) -> str:
         heading = f"{self.title} - {self.section}" if self.section else self.title
         return f"[{number}] {heading}\n{(text if text is not None else self.text).strip()}"

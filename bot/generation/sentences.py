@@ -45,6 +45,31 @@ def split_clauses(text: str) -> list[str]:
     return clauses
 
 
+LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+
+
+def list_item_units(text: str) -> dict[str, str]:
+    """Each list line (as :func:`split_sentences` gives it) mapped to the item read with the
+    line that introduces it ("Things that cannot be changed: Furniture delivery addresses
+    within 48 hours ..."), for items that have one.
+
+    The lead-in often carries the claim's polarity or subject, which the item alone lacks:
+    a list under "Items we cannot take back" states that they cannot be returned.
+    """
+    units, lead = {}, ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        item = LIST_ITEM.sub("", stripped, count=1)
+        if item != stripped:
+            if lead:
+                units[stripped] = f"{lead} {item}"
+        else:
+            lead = stripped if stripped.endswith(":") else ""
+    return units
+
+
 def has_negation(text: str) -> bool:
     return bool(NEGATION.search(text))
 
