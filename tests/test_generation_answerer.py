@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -127,3 +128,22 @@ def test_the_answerer_needs_passages(embedder: Embedder) -> None:
 
     with pytest.raises(ValueError, match="passage"):
         asyncio.run(collect())
+
+
+def test_a_listener_leaving_mid_answer_is_logged_and_stops_the_model(
+    embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    draft = "You can return most items within 30 days of delivery. They must be unused."
+    generator = ScriptedGenerator(draft)
+    answerer = make(generator, embedder)
+
+    async def first_delta_then_leave() -> str:
+        events = answerer.answer(QUESTION, PASSAGES)
+        first = await anext(events)
+        await events.aclose()  # what a closed WebSocket does to the stream it was reading
+        return first.text  # type: ignore[union-attr]
+
+    with caplog.at_level(logging.INFO, logger="bot.generation.answerer"):
+        sent = asyncio.run(first_delta_then_leave())
+    assert "listener left after 1 streamed sentence(s)" in caplog.text and sent in caplog.text
+    assert generator.closed == 1

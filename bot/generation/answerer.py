@@ -9,6 +9,7 @@ error. Every fallback carries its reason, which the channel counts in a metric.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
@@ -21,6 +22,8 @@ from bot.generation.grounding import GroundingChecker, SentenceSupport
 from bot.generation.prompt import PromptBuilder, PromptPassage, repeats_instructions
 from bot.generation.sentences import complete_sentences, is_decline
 from bot.generation.types import ChatMessage, GenerationError, GenerationTimeout, Generator
+
+logger = logging.getLogger(__name__)
 
 
 class FallbackReason(StrEnum):
@@ -98,7 +101,18 @@ class GroundedAnswerer:
                     piece = f" {sentence}" if shown else sentence
                     accepted.append(support)
                     shown += piece
-                    yield AnswerDelta(piece)
+                    try:
+                        yield AnswerDelta(piece)
+                    except GeneratorExit:
+                        # The listener left mid-answer (a closed WebSocket): say what it had
+                        # been sent, since no FinalAnswer will carry it.
+                        logger.info(
+                            "listener left after %d streamed sentence(s) of %s: %r",
+                            len(accepted),
+                            self.generator.name,
+                            shown,
+                        )
+                        raise
                     if len(accepted) >= self.max_sentences:
                         break
         except GenerationTimeout:
