@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from bot.errors import AssetError, ConfigError
 from bot.generation.local import LocalGenerator
 from bot.generation.stopping import has_repeated_tail
 from bot.generation.types import ChatMessage, Generator, complete_text
-from tests.tiny_lm import build_tiny_lm, real_generator_dir
+from tests.tiny_lm import assert_closing_stops_the_decode_thread, build_tiny_lm, real_generator_dir
 
 pytestmark = pytest.mark.skipif(
     not (real_generator_dir() / "tokenizer.json").exists(),
@@ -51,16 +49,7 @@ def test_max_new_tokens_bounds_the_answer(tiny: LocalGenerator) -> None:
 
 
 def test_closing_the_stream_stops_the_decode_thread(tiny: LocalGenerator) -> None:
-    async def first_delta_then_close() -> None:
-        stream = tiny.stream(MESSAGES, max_new_tokens=2000)
-        await anext(stream)
-        await stream.aclose()
-
-    asyncio.run(first_delta_then_close())
-    deadline = time.monotonic() + 5
-    while any(t.name == "supportbot-generate" for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "the decode thread kept running after close"
-        time.sleep(0.01)
+    assert_closing_stops_the_decode_thread(tiny, MESSAGES, max_new_tokens=2000)
 
 
 def test_two_streams_at_once_both_finish(tiny: LocalGenerator) -> None:

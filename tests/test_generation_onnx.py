@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ from bot.generation.onnx_export import MODEL_FILE, ensure_export, export_locatio
 from bot.generation.onnx_local import OnnxGenerator
 from bot.generation.types import ChatMessage, Generator, complete_text
 from bot.settings import Settings
-from tests.tiny_lm import build_tiny_lm, real_generator_dir
+from tests.tiny_lm import assert_closing_stops_the_decode_thread, build_tiny_lm, real_generator_dir
 
 pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is not installed")
 pytestmark = pytest.mark.skipif(
@@ -98,16 +96,7 @@ def test_the_repetition_rule_stops_a_loop(tiny_dir: Path, tmp_path: Path) -> Non
 
 
 def test_closing_the_stream_stops_the_decode_thread(tiny: OnnxGenerator) -> None:
-    async def first_delta_then_close() -> None:
-        stream = tiny.stream(MESSAGES, max_new_tokens=900)
-        await anext(stream)
-        await stream.aclose()
-
-    asyncio.run(first_delta_then_close())
-    deadline = time.monotonic() + 5
-    while any(t.name == "supportbot-generate" for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "the decode thread kept running after close"
-        time.sleep(0.01)
+    assert_closing_stops_the_decode_thread(tiny, MESSAGES, max_new_tokens=900)
 
 
 def test_a_shared_prefix_is_reused_without_changing_the_answer(tiny: OnnxGenerator) -> None:

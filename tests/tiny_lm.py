@@ -6,9 +6,13 @@ real fetched model.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
+import time
 from pathlib import Path
 
+from bot.generation.types import ChatMessage, Generator
 from bot.settings import Settings
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
@@ -44,3 +48,20 @@ def build_tiny_lm(target: Path, *, seed: int = 0) -> Path:
     )
     LlamaForCausalLM(config).save_pretrained(target)
     return target
+
+
+def assert_closing_stops_the_decode_thread(
+    generator: Generator, messages: list[ChatMessage], max_new_tokens: int
+) -> None:
+    """Close a stream after its first delta; the background decode thread must end soon."""
+
+    async def first_delta_then_close() -> None:
+        stream = generator.stream(messages, max_new_tokens=max_new_tokens)
+        await anext(stream)
+        await stream.aclose()
+
+    asyncio.run(first_delta_then_close())
+    deadline = time.monotonic() + 5
+    while any(t.name == "supportbot-generate" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the decode thread kept running after close"
+        time.sleep(0.01)
