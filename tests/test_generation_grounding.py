@@ -114,3 +114,32 @@ def test_list_items_are_read_with_their_lead_in(checker: GroundingChecker) -> No
 def test_bare_answer_words_are_not_checked(checker: GroundingChecker) -> None:
     report = checker.check("Yes, unfortunately. Either one.", [REFUNDS])
     assert report.sentences and not any(s.checked for s in report.sentences)
+
+
+def test_a_leading_reply_word_is_not_the_claims_negation(checker: GroundingChecker) -> None:
+    codes = "Each backup code works once. Keep them somewhere safe."
+    # "No," answers the customer; the claim after it is positive, as in the passage.
+    assert checker.check("No, each backup code works once.", [codes]).supported
+    assert not checker.check("No, each backup code does not work once.", [codes]).supported
+
+
+def test_no_inside_a_word_is_not_a_negation(checker: GroundingChecker) -> None:
+    reset = "We send a reset link from no-reply@shop.example that expires after 60 minutes."
+    assert checker.check(
+        "We send you a reset link that expires after 60 minutes.", [reset]
+    ).supported
+
+
+def test_a_sentence_joining_a_positive_and_a_negative_claim_matches_each(
+    checker: GroundingChecker,
+) -> None:
+    pickup = (
+        "Furniture is collected from the loading bay. Staff will help you load it into your "
+        "vehicle. We cannot assemble items in the showroom."
+    )
+    assert checker.check(
+        "Staff will help you load it into your vehicle, but we cannot assemble items in the "
+        "showroom.",
+        [pickup],
+    ).supported
+    assert not checker.check("We can assemble items in the showroom.", [pickup]).supported

@@ -29,7 +29,8 @@ def split_sentences(text: str) -> list[str]:
 
 CLAUSE_BOUNDARY = re.compile(r"[,;:]\s+|\s+[-–—]\s+")
 NEGATION = re.compile(
-    r"\b(?:not|no|never|cannot|none|nothing|neither|nor|without)\b|n't\b|n’t\b",
+    # "no" before a hyphen is part of a word ("no-reply@..."), not a negation.
+    r"\b(?:not|no(?!-)|never|cannot|none|nothing|neither|nor|without)\b|n't\b|n’t\b",
     re.IGNORECASE,
 )
 MIN_CLAUSE_WORDS = 4
@@ -70,8 +71,34 @@ def list_item_units(text: str) -> dict[str, str]:
     return units
 
 
+# A reply word opening a sentence ("No, each code works once.") answers the customer's
+# question; the claim that follows carries its own polarity.
+LEADING_REPLY = re.compile(
+    r"^\s*(?:no|yes|yeah|yep|nope|sure|sorry|unfortunately|not necessarily|"
+    r"I['’]m afraid(?: not| so)?|I['’]m sorry)\s*[,.!;:–—-]\s*",
+    re.IGNORECASE,
+)
+
+
+def without_leading_reply(sentence: str) -> str:
+    """``sentence`` without the reply words that open it ("Yes, unfortunately, ...")."""
+    while True:
+        stripped = LEADING_REPLY.sub("", sentence, count=1)
+        if stripped == sentence or not stripped.strip():
+            return sentence
+        sentence = stripped
+
+
 def has_negation(text: str) -> bool:
     return bool(NEGATION.search(text))
+
+
+def claim_parts(sentence: str) -> list[str]:
+    """The clauses of ``sentence`` (without its leading reply words) that have at least
+    ``MIN_CLAUSE_WORDS`` words, when it has two or more; else nothing."""
+    parts = [p.strip(" .!?") for p in CLAUSE_BOUNDARY.split(without_leading_reply(sentence))]
+    clauses = [p for p in parts if len(p.split()) >= MIN_CLAUSE_WORDS]
+    return clauses if len(clauses) > 1 else []
 
 
 def numbers_in(text: str) -> set[str]:
