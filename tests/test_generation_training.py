@@ -10,19 +10,23 @@ import pytest
 
 from bot.errors import ConfigError, InputError
 from bot.generation.factory import local_model_location, make_generator
+from bot.generation.grounding import GroundingChecker
 from bot.generation.local import LocalGenerator
+from bot.generation.prompt import PromptPassage
 from bot.generation.types import ChatMessage, complete_text
 from bot.runtime import Runtime
 from bot.settings import Settings
+from knowledge.embedder import Embedder
 from knowledge.modes import make_retriever
 from knowledge.store import KnowledgeStore
 from tests.tiny_lm import build_tiny_lm, real_generator_dir
 from training.generator_data import (
+    TrainingExample,
     load_generator_items,
     read_training_jsonl,
     write_training_jsonl,
 )
-from training.generator_dataset import build_examples
+from training.generator_dataset import build_examples, split_by_grounding
 from training.generator_eval import rouge_l
 from training.generator_training import MANIFEST, GeneratorTrainingConfig, train_generator
 
@@ -164,3 +168,14 @@ def test_rouge_l() -> None:
     assert rouge_l("returns within 30 days", "returns within 30 days") == 1.0
     assert rouge_l("", "x") == 0.0 and rouge_l("a b c", "d e f") == 0.0
     assert 0.0 < rouge_l("you can return within 30 days", "return it within 30 days") < 1.0
+
+
+def test_answers_their_passages_do_not_support_are_left_out_of_training(
+    embedder: Embedder,
+) -> None:
+    passage = PromptPassage("Returns policy", "You can return most items within 30 days.")
+    question = (ChatMessage("user", "how long do I have to send it back?"),)
+    grounded = TrainingExample(question, (passage,), "You can return most items within 30 days.")
+    invented = TrainingExample(question, (passage,), "Returns are accepted for 90 days in Paris.")
+    kept, dropped = split_by_grounding([grounded, invented], GroundingChecker(embedder))
+    assert kept == [grounded] and dropped == [invented]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from bot.generation.grounding import GroundingChecker
 from bot.generation.prompt import PromptPassage
 from bot.generation.types import ChatMessage
 from knowledge.analyzer import analyzer
@@ -62,6 +63,20 @@ def build_examples(
             )
         )
     return examples
+
+
+def split_by_grounding(
+    examples: Iterable[TrainingExample], checker: GroundingChecker
+) -> tuple[list[TrainingExample], list[TrainingExample]]:
+    """(examples whose answer passes the grounding check against the passages shown with
+    it, the others). Serving replaces an unsupported draft, so training on an answer the
+    check rejects teaches the model a draft that will never be shown, or to add facts the
+    passages lack."""
+    kept, dropped = [], []
+    for example in examples:
+        report = checker.check(example.answer, [p.grounding_text() for p in example.passages])
+        (kept if report.supported else dropped).append(example)
+    return kept, dropped
 
 
 def _user(text: str) -> ChatMessage:

@@ -2,7 +2,9 @@
 
 Only the answer tokens carry the loss (the prompt is the one serving builds: rules,
 passages, history, question). Only the top ``trainable_layers`` layers learn, so the
-backward pass stops there: on 2 CPU cores that is what keeps a run within minutes.
+backward pass stops there, and what the frozen layers below compute for an example is
+computed once for the whole run (``training.frozen_layers``): on 2 CPU cores that is what
+keeps a run of several epochs within minutes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tqdm import tqdm
 
 from bot.errors import ConfigError
 from bot.generation.prompt import PromptBuilder
+from training.frozen_layers import FrozenPrefix
 from training.generator_data import TrainingExample, read_training_jsonl
 
 MANIFEST = "supportbot-generator.json"
@@ -121,13 +124,20 @@ def train_generator(
     eval_rows = [encode_example(tokenizer, builder, e) for e in eval_set]
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
     model = _make_trainable(model, config)
+    frozen = FrozenPrefix(model, _first_trainable(model, config))
+    model.eval()
+    train_hidden = [
+        frozen.hidden_states(row["input_ids"])
+        for row in tqdm(train_rows, desc="frozen layers", disable=not progress)
+    ]
+    eval_hidden = [frozen.hidden_states(row["input_ids"]) for row in eval_rows]
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=0.0)
     steps = math.ceil(len(train_rows) / config.grad_accumulation) * config.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.1, 1 - s / steps))
     staging = output_dir.with_name(output_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    best = before = _eval_loss(model, eval_rows)
+    best = before = _eval_loss(frozen, eval_rows, eval_hidden)
     epochs_run, stale = 0, 0
     _save(model, tokenizer, staging, config)  # the best so far is always on disk
     rng = random.Random(config.seed)
@@ -138,10 +148,7 @@ def train_generator(
         bar = tqdm(order, desc=f"epoch {epoch}/{config.epochs}", disable=not progress)
         running = None
         for step, index in enumerate(bar, start=1):
-            row = train_rows[index]
-            loss = model(
-                input_ids=torch.tensor([row["input_ids"]]), labels=torch.tensor([row["labels"]])
-            ).loss
+            loss = frozen.answer_loss(train_hidden[index], train_rows[index]["labels"])
             (loss / config.grad_accumulation).backward()
             if step % config.grad_accumulation == 0 or step == len(order):
                 torch.nn.utils.clip_grad_norm_(parameters, 1.0)
@@ -151,7 +158,7 @@ def train_generator(
             running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
             bar.set_postfix(loss=f"{running:.3f}")
         epochs_run = epoch
-        current = _eval_loss(model, eval_rows)
+        current = _eval_loss(frozen, eval_rows, eval_hidden)
         if progress:
             tqdm.write(f"epoch {epoch}: eval loss {current:.4f} (best {best:.4f})")
         if current < best - 1e-4:
@@ -189,9 +196,12 @@ def train_generator(
     )
 
 
+def _first_trainable(model: Any, config: GeneratorTrainingConfig) -> int:
+    return max(0, model.config.num_hidden_layers - config.trainable_layers)
+
+
 def _make_trainable(model: Any, config: GeneratorTrainingConfig) -> Any:
-    layers = model.config.num_hidden_layers
-    top = list(range(max(0, layers - config.trainable_layers), layers))
+    top = list(range(_first_trainable(model, config), model.config.num_hidden_layers))
     if config.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -214,18 +224,16 @@ def _make_trainable(model: Any, config: GeneratorTrainingConfig) -> Any:
     return model
 
 
-def _eval_loss(model: Any, rows: list[dict]) -> float:
+def _eval_loss(frozen: FrozenPrefix, rows: list[dict], hidden: list[Any]) -> float:
+    """Mean loss per answer token over ``rows`` (whose frozen-layer output is ``hidden``)."""
     import torch
 
-    model.eval()
+    frozen.model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        for row in rows:
-            answer_tokens = sum(1 for label in row["labels"] if label != -100)
-            loss = model(
-                input_ids=torch.tensor([row["input_ids"]]), labels=torch.tensor([row["labels"]])
-            ).loss
-            total += loss.item() * answer_tokens
+        for row, states in zip(rows, hidden, strict=True):
+            answer_tokens = sum(1 for label in row["labels"][1:] if label != -100)
+            total += frozen.answer_loss(states, row["labels"]).item() * answer_tokens
             count += answer_tokens
     return total / max(count, 1)
 

@@ -63,13 +63,24 @@ def train_generator_data(
         Path | None, typer.Option(help="JSONL to write (default: DATA_HOME/generator/train.jsonl).")
     ] = None,
     top_k: Annotated[int, typer.Option(min=1, max=10, help="Passages per question.")] = 3,
+    drop_unsupported: Annotated[
+        bool,
+        typer.Option(
+            help="Leave out answers that fail the grounding check against their passages."
+        ),
+    ] = True,
 ) -> None:
     """Build the generator's JSONL training set: each question with the passages retrieved for it."""
+    from bot.generation.grounding import GroundingChecker
     from bot.runtime import limit_blas_threads
     from knowledge.modes import make_retriever
     from knowledge.store import KnowledgeStore
     from training.generator_data import load_generator_items, write_training_jsonl
-    from training.generator_dataset import build_examples, default_items_path
+    from training.generator_dataset import (
+        build_examples,
+        default_items_path,
+        split_by_grounding,
+    )
 
     settings = Settings()
     embedder = make_embedder(settings)
@@ -78,9 +89,14 @@ def train_generator_data(
     retriever = make_retriever(store, embedder, settings.retrieval_mode)
     source = items or default_items_path(settings.tenant_dir)
     target = out or settings.data_home / "generator" / "train.jsonl"
-    count = write_training_jsonl(
-        build_examples(load_generator_items(source), retriever, top_k), target
-    )
+    examples = build_examples(load_generator_items(source), retriever, top_k)
+    if drop_unsupported:
+        examples, dropped = split_by_grounding(
+            examples, GroundingChecker(embedder, language=settings.default_language)
+        )
+        for example in dropped:
+            console.print(f"left out (answer not supported by its passages): {example.question}")
+    count = write_training_jsonl(examples, target)
     console.print(f"{count} training examples from {source} -> {target}")
 
 
