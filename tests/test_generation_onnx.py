@@ -142,7 +142,7 @@ def real_export(precision: str) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not (real_export("int4") / MODEL_FILE).exists(),
+    not (real_export("int8") / MODEL_FILE).exists(),
     reason="no ONNX export of the generator base (supportbot models fetch makes it)",
 )
 def test_real_model_answers_like_torch_on_a_short_prompt() -> None:
@@ -161,6 +161,8 @@ def test_real_model_answers_like_torch_on_a_short_prompt() -> None:
     exact = OnnxGenerator(real_generator_dir(), export_dir=real_export("fp32"), precision="fp32")
     assert asyncio.run(complete_text(exact, messages, max_new_tokens=16)) == torch_text
     assert exact.runtime == "onnx"
-    # The served 4-bit export: near-ties may go the other way, the fact may not.
-    served = OnnxGenerator(real_generator_dir(), export_dir=real_export("int4"), max_new_tokens=16)
+    # The served 8-bit export: near-ties may go the other way, the fact may not.
+    served = OnnxGenerator(
+        real_generator_dir(), export_dir=real_export("int8"), precision="int8", max_new_tokens=16
+    )
     assert "30" in asyncio.run(complete_text(served, messages)) and "30" in torch_text

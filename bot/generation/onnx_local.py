@@ -34,7 +34,7 @@ class OnnxGenerator(LocalGenerator):
         model_dir: Path,
         *,
         export_dir: Path,
-        precision: str = "int4",
+        precision: str = "int8",
         context_tokens: int = 1024,
         **kwargs: Any,
     ) -> None:
