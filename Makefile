@@ -44,11 +44,11 @@ bench-retrieval: install
 bench-generator: setup
 	$(BIN)/python benchmarks/generator.py
 
-# Fine-tune the shipped generator on the demo set (LoRA, merged; two epochs take about
-# 15 min on 2 cores); serving picks the merged model up.
+# Fine-tune the shipped generator on the demo set (LoRA, merged; three epochs take about
+# 20 min on 2 cores); serving picks the merged model up.
 train-generator: setup
 	$(BIN)/supportbot train generator-data
-	$(BIN)/supportbot train generator --data var/generator/train.jsonl --merge --epochs 2
+	$(BIN)/supportbot train generator --data var/generator/train.jsonl --merge --epochs 3
 
 clean:
 	rm -rf var .pytest_cache
