@@ -7,12 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.tiny_lm import build_tiny_lm, real_generator_dir
+from tests.tiny_lm import build_tiny_lm, needs_generator_base
 from training.frozen_layers import FrozenPrefix
 
-pytestmark = pytest.mark.skipif(
-    not (real_generator_dir() / "tokenizer.json").exists(), reason="generator base not fetched"
-)
+pytestmark = needs_generator_base
 
 
 def _model(tmp_path: Path) -> torch.nn.Module:

@@ -11,13 +11,15 @@ from bot.errors import AssetError, ConfigError
 from bot.generation.local import LocalGenerator
 from bot.generation.stopping import has_repeated_tail
 from bot.generation.types import ChatMessage, Generator, complete_text
-from tests.tiny_lm import assert_closing_stops_the_decode_thread, build_tiny_lm, real_generator_dir
-
-pytestmark = pytest.mark.skipif(
-    not (real_generator_dir() / "tokenizer.json").exists(),
-    reason="the generator base is not fetched (supportbot models fetch)",
+from tests.tiny_lm import (
+    MESSAGES,
+    assert_closing_stops_the_decode_thread,
+    build_tiny_lm,
+    needs_generator_base,
+    real_generator_dir,
 )
-MESSAGES = [ChatMessage("system", "Answer briefly."), ChatMessage("user", "how do returns work?")]
+
+pytestmark = needs_generator_base
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,16 @@ from bot.generation.onnx_export import MODEL_FILE, ensure_export, export_locatio
 from bot.generation.onnx_local import OnnxGenerator
 from bot.generation.types import ChatMessage, Generator, complete_text
 from bot.settings import Settings
-from tests.tiny_lm import assert_closing_stops_the_decode_thread, build_tiny_lm, real_generator_dir
+from tests.tiny_lm import (
+    MESSAGES,
+    assert_closing_stops_the_decode_thread,
+    build_tiny_lm,
+    needs_generator_base,
+    real_generator_dir,
+)
 
 pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is not installed")
-pytestmark = pytest.mark.skipif(
-    not (real_generator_dir() / "tokenizer.json").exists(),
-    reason="the generator base is not fetched (supportbot models fetch)",
-)
-MESSAGES = [ChatMessage("system", "Answer briefly."), ChatMessage("user", "how do returns work?")]
+pytestmark = needs_generator_base
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,9 @@ import pytest
 from bot.errors import ConfigError
 from bot.generation.prompt import PromptBuilder, PromptPassage, repeats_instructions
 from bot.generation.types import ChatMessage
-from tests.tiny_lm import real_generator_dir
+from tests.tiny_lm import needs_generator_base, real_generator_dir
 
-pytestmark = pytest.mark.skipif(
-    not (real_generator_dir() / "tokenizer.json").exists(),
-    reason="the generator base is not fetched (supportbot models fetch)",
-)
+pytestmark = needs_generator_base
 
 
 @lru_cache(maxsize=1)

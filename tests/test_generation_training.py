@@ -19,7 +19,7 @@ from bot.settings import Settings
 from knowledge.embedder import Embedder
 from knowledge.modes import make_retriever
 from knowledge.store import KnowledgeStore
-from tests.tiny_lm import build_tiny_lm, real_generator_dir
+from tests.tiny_lm import build_tiny_lm, needs_generator_base
 from training.generator_data import (
     TrainingExample,
     load_generator_items,
@@ -92,9 +92,7 @@ def _tiny_training_file(path: Path) -> Path:
     return path
 
 
-@pytest.mark.skipif(
-    not (real_generator_dir() / "tokenizer.json").exists(), reason="generator base not fetched"
-)
+@needs_generator_base
 def test_lora_fine_tune_lowers_eval_loss_saves_a_manifest_and_merges(tmp_path: Path) -> None:
     base = build_tiny_lm(tmp_path / "base")
     config = GeneratorTrainingConfig(

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.generation.types import ChatMessage, Generator
 from bot.settings import Settings
 
@@ -20,6 +22,15 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jin
 
 def real_generator_dir() -> Path:
     return Settings(_env_file=None).generator_base_dir.resolve()
+
+
+# Tests that need the fetched tokenizer (the tiny model borrows it) skip without it.
+needs_generator_base = pytest.mark.skipif(
+    not (real_generator_dir() / "tokenizer.json").exists(),
+    reason="the generator base is not fetched (supportbot models fetch)",
+)
+# A short two-message chat for generator backends.
+MESSAGES = [ChatMessage("system", "Answer briefly."), ChatMessage("user", "how do returns work?")]
 
 
 def build_tiny_lm(target: Path, *, seed: int = 0) -> Path:
