@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.tiny_lm import build_tiny_lm, needs_generator_base
-from training.frozen_layers import FrozenPrefix
+from training.frozen_layers import FrozenPrefix, common_prefix_length
 
 pytestmark = needs_generator_base
 
@@ -41,6 +41,40 @@ def test_cached_prefix_gives_the_full_models_answer_loss_and_gradients(tmp_path:
         torch.testing.assert_close(got.grad, want, rtol=1e-4, atol=1e-5)
     # The frozen layers are back in place after each step: saving writes the real model.
     assert all(type(layer).__name__ != "_PassThrough" for layer in model.model.layers)
+
+
+def test_a_shared_prompt_prefix_computed_once_gives_each_examples_loss_and_the_summed_gradients(
+    tmp_path: Path,
+) -> None:
+    model = _model(tmp_path)
+    prompt = [5, 9, 14, 3, 7]
+    examples = [
+        (prompt + [40, 41, 22, 8], [-100] * 7 + [22, 8]),
+        (prompt + [33, 12, 11, 6, 19], [-100] * 7 + [11, 6, 19]),
+    ]
+    assert common_prefix_length([ids for ids, _ in examples]) == len(prompt)
+    full_losses = []
+    for ids, labels in examples:
+        loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
+        loss.backward()
+        full_losses.append(loss.item())
+    expected = [p.grad.clone() for p in model.model.layers[-1].parameters()]
+    model.zero_grad()
+
+    frozen = FrozenPrefix(model, len(model.model.layers) - 1, shared_ids=prompt)
+    shared = frozen.shared_prefix()
+    assert shared is not None and shared.length == len(prompt)
+    for (ids, labels), want in zip(examples, full_losses, strict=True):
+        hidden = frozen.hidden_states(ids)
+        assert hidden.shape[1] == len(ids) - len(prompt)  # only the tokens after the prefix
+        loss = frozen.answer_loss(hidden, labels, shared)
+        loss.backward()
+        assert loss.item() == pytest.approx(want, rel=1e-5)
+    shared.backward()  # the prefix's share of the gradients, once for both examples
+    for got, want in zip(model.model.layers[-1].parameters(), expected, strict=True):
+        torch.testing.assert_close(got.grad, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="shared prompt prefix"):
+        frozen.hidden_states([5, 9, 99, 3, 7, 1])
 
 
 def test_an_example_without_answer_tokens_is_refused(tmp_path: Path) -> None:

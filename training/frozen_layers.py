@@ -6,6 +6,12 @@ once and kept; each later step feeds it to the first trainable layer (as ``input
 with the frozen layers swapped for pass-throughs) and runs only the top of the model.
 The vocabulary projection (49k x 576 per position in SmolLM2) is applied only where an
 answer token is predicted, not to the prompt positions whose labels are masked out anyway.
+
+Every training prompt also opens with the same tokens (the fixed rules, about a third of a
+prompt). Attention is causal, so what any layer computes for them does not depend on the
+example: the frozen layers run them once for the whole run, and the trainable layers once
+per optimizer step (``SharedPrefix``), each example of the step attending to their keys and
+values, with a single backward pass through them for the whole step.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import torch
 
 IGNORED = -100
 
+KeysValues = list[tuple[Any, Any]]  # per layer: (keys, values), each (1, heads, tokens, dim)
+
 
 class _StopForward(Exception):
     """Raised by a hook once the frozen layers' output is captured: the rest is not needed."""
@@ -29,38 +37,123 @@ def decoder_stack(model: Any) -> Any:
     return inner.model
 
 
-class FrozenPrefix:
-    """Hidden states entering layer ``first_trainable`` for each example, computed once."""
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix every sequence starts with."""
+    if not sequences:
+        return 0
+    first = sequences[0]
+    length = min(len(s) for s in sequences)
+    for sequence in sequences[1:]:
+        same = 0
+        while same < length and sequence[same] == first[same]:
+            same += 1
+        length = same
+    return length
 
-    def __init__(self, model: Any, first_trainable: int) -> None:
+
+class SharedPrefix:
+    """The shared prompt prefix's keys and values in every layer, for one optimizer step.
+
+    The trainable layers' part is computed once with gradients; examples attend to detached
+    copies of it, whose gradients ``backward`` then sends through the prefix in one pass.
+    """
+
+    def __init__(self, frozen: KeysValues, computed: KeysValues) -> None:
+        self.frozen = frozen
+        self.computed = computed
+        self.leaves = [
+            (k.detach().requires_grad_(k.requires_grad), v.detach().requires_grad_(v.requires_grad))
+            for k, v in computed
+        ]
+
+    @property
+    def length(self) -> int:
+        return int(self.leaves[0][0].shape[-2])
+
+    def cache(self) -> Any:
+        """A fresh cache holding the prefix (each example's forward appends its own tokens)."""
+        from transformers import DynamicCache
+
+        return DynamicCache(ddp_cache_data=[*self.frozen, *self.leaves])
+
+    def backward(self) -> None:
+        """Carry the examples' gradients on the prefix's keys and values into the weights."""
+        outputs, grads = [], []
+        for computed, leaf in zip(self.computed, self.leaves, strict=True):
+            for tensor, copy in zip(computed, leaf, strict=True):
+                if copy.grad is not None:
+                    outputs.append(tensor)
+                    grads.append(copy.grad)
+        if outputs:
+            torch.autograd.backward(outputs, grads)
+
+
+class FrozenPrefix:
+    """Hidden states entering layer ``first_trainable`` for each example, computed once.
+
+    With ``shared_ids`` (the token prefix every prompt starts with) the cached states are
+    those of the tokens after it, and the prefix itself is computed once (see module doc).
+    """
+
+    def __init__(self, model: Any, first_trainable: int, shared_ids: Sequence[int] = ()) -> None:
         self.model = model
         self.first_trainable = first_trainable
         self.stack = decoder_stack(model)
         if not 0 <= first_trainable < len(self.stack.layers):
             raise ValueError(f"first trainable layer {first_trainable} is out of range")
+        self.shared_ids = list(shared_ids)
+        self._shared_hidden: Any = None
+        self._shared_frozen: KeysValues = []
+        if self.shared_ids:
+            self._shared_hidden, self._shared_frozen = self._run_frozen(self.shared_ids, None)
 
     def hidden_states(self, input_ids: Sequence[int]) -> Any:
-        ids = torch.tensor([list(input_ids)])
+        """What the frozen layers pass on for ``input_ids`` (after the shared prefix)."""
+        ids = list(input_ids)
+        shared = len(self.shared_ids)
+        if ids[:shared] != self.shared_ids or len(ids) <= shared:
+            raise ValueError("the example does not continue the shared prompt prefix")
+        hidden, _ = self._run_frozen(ids[shared:], self._shared_frozen if shared else None)
+        return hidden
+
+    def _run_frozen(self, ids: list[int], past: KeysValues | None) -> tuple[Any, KeysValues]:
+        from transformers import DynamicCache
+
+        tensor = torch.tensor([ids])
         if self.first_trainable == 0:
             with torch.no_grad():
-                return self.stack.embed_tokens(ids)
+                return self.stack.embed_tokens(tensor), []
         captured: list[Any] = []
 
         def capture(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             captured.append(args[0] if args else kwargs["hidden_states"])
             raise _StopForward
 
+        cache = DynamicCache(ddp_cache_data=past) if past else DynamicCache()
         hook = self.stack.layers[self.first_trainable].register_forward_pre_hook(
             capture, with_kwargs=True
         )
         try:
             with torch.no_grad():  # not inference_mode: these tensors feed autograd later
-                self.stack(input_ids=ids)
+                self.stack(input_ids=tensor, cache=cache, use_cache=True)
         except _StopForward:
             pass
         finally:
             hook.remove()
-        return captured[0].detach()
+        frozen = [(layer.keys, layer.values) for layer in cache.layers[: self.first_trainable]]
+        return captured[0].detach(), frozen
+
+    def shared_prefix(self) -> SharedPrefix | None:
+        """The prefix through the trainable layers (with gradients unless under no_grad)."""
+        if not self.shared_ids:
+            return None
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        with self.skipping_frozen_layers():
+            self.stack(inputs_embeds=self._shared_hidden, cache=cache, use_cache=True)
+        computed = [(layer.keys, layer.values) for layer in cache.layers[self.first_trainable :]]
+        return SharedPrefix(self._shared_frozen, computed)
 
     @contextmanager
     def skipping_frozen_layers(self) -> Iterator[None]:
@@ -75,15 +168,30 @@ class FrozenPrefix:
         finally:
             self.stack.layers = original
 
-    def answer_loss(self, hidden: Any, labels: Sequence[int]) -> Any:
-        """Mean cross-entropy of the answer tokens, the prompt fed as cached ``hidden``."""
-        positions = [i for i in range(len(labels) - 1) if labels[i + 1] != IGNORED]
+    def answer_loss(
+        self, hidden: Any, labels: Sequence[int], shared: SharedPrefix | None = None
+    ) -> Any:
+        """Mean cross-entropy of the answer tokens, the prompt fed as cached ``hidden``.
+
+        ``labels`` cover the whole sequence; with ``shared`` (from ``shared_prefix``)
+        ``hidden`` holds only the tokens after the shared prefix.
+        """
+        offset = len(self.shared_ids) if shared is not None else 0
+        positions = [i - offset for i in range(len(labels) - 1) if labels[i + 1] != IGNORED]
         if not positions:
             raise ValueError("an example without answer tokens")
+        if positions[0] < 0:
+            raise ValueError("answer tokens inside the shared prompt prefix")
         keep = torch.tensor(positions)
-        targets = torch.tensor([labels[i + 1] for i in positions])
+        targets = torch.tensor([labels[i + 1 + offset] for i in positions])
+        cache = shared.cache() if shared is not None else None
         with self.skipping_frozen_layers():
-            logits = self.model(inputs_embeds=hidden, logits_to_keep=keep).logits
+            logits = self.model(
+                inputs_embeds=hidden,
+                cache=cache,
+                use_cache=cache is not None,
+                logits_to_keep=keep,
+            ).logits
         return torch.nn.functional.cross_entropy(logits[0].float(), targets)
 
 
