@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     generator_max_prompt_tokens: int = Field(
         768, ge=64, description="Prompt budget; passages, then history, are cut to fit."
     )
+    generator_kept_prompts: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="ONNX runtime: decoder states kept so that a prompt with passages seen "
+        "before computes only its new tokens (each holds ~45 MB of keys and values).",
+    )
     tenant_name: str = Field(
         "Maplebrook Goods", description="Company the assistant speaks for in generated answers."
     )

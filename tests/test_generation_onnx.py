@@ -109,6 +109,22 @@ def test_a_shared_prefix_is_reused_without_changing_the_answer(tiny: OnnxGenerat
     assert asyncio.run(complete_text(tiny, other)) == reused
 
 
+def test_a_prompt_with_passages_seen_before_continues_their_state_and_answers_the_same(
+    tiny: OnnxGenerator,
+) -> None:
+    returns = ChatMessage("system", "Passages: items can be returned within 30 days, unused. " * 4)
+    shipping = ChatMessage("system", "Passages: standard shipping takes 3 to 5 business days. " * 4)
+    tiny.forget_prefix()
+    asyncio.run(complete_text(tiny, [returns, ChatMessage("user", "can I return a lamp?")]))
+    asyncio.run(complete_text(tiny, [shipping, ChatMessage("user", "when will it come?")]))
+    assert tiny.kept_states == 2  # a new topic took a free slot
+    follow_up = [returns, ChatMessage("user", "and a rug I used once?")]
+    reused = asyncio.run(complete_text(tiny, follow_up))
+    assert tiny.kept_states == 2  # it continued the returns state instead of a fresh one
+    tiny.forget_prefix()
+    assert asyncio.run(complete_text(tiny, follow_up)) == reused
+
+
 def test_the_export_is_cached_by_fingerprint(
     tiny: OnnxGenerator, tiny_dir: Path, tmp_path: Path
 ) -> None:

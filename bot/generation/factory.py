@@ -64,10 +64,11 @@ def make_generator(settings: Settings) -> Generator | None:
             model_dir,
             export_dir=export_location(settings.models_dir, model_dir, adapter_dir, precision),
             precision=precision,
-            # Room for the whole prompt and draft, so one kept decoder state serves every turn.
+            # Room for the whole prompt and draft, so a kept decoder state can serve any turn.
             context_tokens=settings.generator_max_prompt_tokens
             + settings.generator_max_new_tokens
             + 64,
+            kept_prompts=settings.generator_kept_prompts,
             adapter_dir=adapter_dir,
             max_new_tokens=settings.generator_max_new_tokens,
             quantize=settings.generator_quantize,  # for the torch fallback

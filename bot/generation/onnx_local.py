@@ -1,10 +1,12 @@
 """The local model run with ONNX Runtime GenAI, reusing the KV cache of a shared prompt prefix.
 
 Same Generator interface, tokenizer, chat format and stopping rules as the torch backend
-(it subclasses it); only the model call differs. Every prompt starts with the same fixed
-rules, so the decoder state is kept between turns and rewound to the longest token prefix
-the new prompt shares with the last one: those ~150 tokens are not computed again
-(time to first token 1,156 -> 741 ms for a 400-token prompt on 2 cores, measured).
+(it subclasses it); only the model call differs. Decoder states are kept between turns
+(``KeptPrompts``) and rewound to the longest token prefix a new prompt shares with one:
+every prompt starts with the same fixed rules, so those ~150 tokens are never computed
+twice (time to first token 1,156 -> 741 ms for a 400-token prompt on 2 cores, measured),
+and a prompt with passages seen before (a popular article, a follow-up) computes only
+its question and new turns.
 When the export or ORT is unavailable the torch model serves instead, with a warning.
 """
 
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.generation.kept_prompts import KeptPrompts
 from bot.generation.local import LocalGenerator
 from bot.generation.onnx_export import ensure_export
 from bot.generation.stopping import should_stop
@@ -36,6 +39,7 @@ class OnnxGenerator(LocalGenerator):
         export_dir: Path,
         precision: str = "int8",
         context_tokens: int = 1024,
+        kept_prompts: int = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(model_dir, **kwargs)
@@ -45,9 +49,7 @@ class OnnxGenerator(LocalGenerator):
         self.runtime = "onnx"  # "torch" after a failed export or load
         self._og: Any = None
         self._ort_model: Any = None
-        self._state: Any = None  # the kept og.Generator
-        self._state_length = 0  # its max_length
-        self._state_prompt: list[int] = []  # prompt tokens whose keys/values it holds
+        self._kept: KeptPrompts[Any] = KeptPrompts(kept_prompts, min_reused=MIN_REUSED_TOKENS)
 
     @property
     def loaded(self) -> bool:
@@ -119,37 +121,30 @@ class OnnxGenerator(LocalGenerator):
             if state.is_done() or should_stop(new, cancelled, self.repeat_stop_size):
                 break
 
+    @property
+    def kept_states(self) -> int:
+        """How many decoder states are kept for reuse."""
+        return len(self._kept)
+
     def forget_prefix(self) -> None:
-        """Drop the kept decoder state (the next prompt is computed whole; for benchmarks)."""
+        """Drop the kept decoder states (the next prompt is computed whole; for benchmarks)."""
         with self._decode_lock:
-            self._state, self._state_prompt = None, []
+            self._kept.clear()
 
     def _prepare(self, input_ids: list[int], max_new_tokens: int) -> Any:
-        """A decoder state holding ``input_ids``: the kept one rewound, or a fresh one."""
+        """A decoder state holding ``input_ids``: a kept one rewound, or a fresh one."""
         needed = len(input_ids) + max_new_tokens
-        # Feed at least two tokens: a one-token append runs the decode kernel, whose rounding
-        # differs from the prompt kernel's, and a near-tie could then flip the answer to a
-        # question only because it was asked twice.
-        shared = min(_common_prefix(self._state_prompt, input_ids), len(input_ids) - 2)
-        state = self._state
-        self._state_prompt = []  # until the new prompt is in, the kept state is undefined
-        if state is not None and shared >= MIN_REUSED_TOKENS and needed <= self._state_length:
+        kept, shared = self._kept.take(input_ids, needed)
+        if kept is not None:
+            state, length = kept.state, kept.max_length
             state.rewind_to(shared)
         else:
-            self._state = None
             params = self._og.GeneratorParams(self._ort_model)
-            self._state_length = max(needed, self.context_tokens)
-            params.set_search_options(max_length=self._state_length, do_sample=False)
+            length = max(needed, self.context_tokens)
+            params.set_search_options(max_length=length, do_sample=False)
             state = self._og.Generator(self._ort_model, params)
-            shared = 0
         state.append_tokens(input_ids[shared:])
-        self._state, self._state_prompt = state, list(input_ids)
+        # Kept at once (all use is under the decode lock); the answer's tokens it will also
+        # hold lie after the prompt, and a later turn rewinds to within the prompt.
+        self._kept.keep(state, input_ids, length)
         return state
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
