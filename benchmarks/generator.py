@@ -5,9 +5,10 @@
                                    [--no-quantize]
 
 Speed (the base model, on the runtime the settings select unless told otherwise): time to
-first token for a ~400-token prompt (``ttft_ms``: a turn after the first, where ONNX Runtime
-reuses the fixed rules' keys and values; ``ttft_cold_ms``: nothing reused) and greedy decode
-speed in new tokens/s, medians of ``--repeats``; peak resident memory of the process.
+first token for a ~400-token prompt (``ttft_ms``: a new topic on a running server, where
+ONNX Runtime reuses the fixed rules' keys and values; ``ttft_cold_ms``: nothing reused;
+``ttft_repeat_ms``: passages seen before, a new question) and greedy decode speed in new
+tokens/s, medians of ``--repeats``; peak resident memory of the process.
 Quality, for ``base`` and (when `supportbot train generator` has saved one) ``tuned``: on
 demo/generator/heldout.yml, with the passages the retriever finds (the passage holding the
 item's answer made sure of, so retrieval misses do not count against the generator), the
@@ -16,7 +17,7 @@ final answers against the written references, and the share that ended as the ex
 answer (``fallback_rate``).
 
 With ``--json`` the last line is one JSON object: ``runtime``, ``weights``,
-``tokens_per_s``, ``ttft_ms``, ``ttft_cold_ms``, ``rss_mb``, ``base`` and ``tuned`` (null
+``tokens_per_s``, ``ttft_ms``, ``ttft_cold_ms``, ``ttft_repeat_ms``, ``rss_mb``, ``base`` and ``tuned`` (null
 when there is no tuned model) each with ``grounded_rate``, ``rouge_l``, ``fallback_rate``.
 """
 
@@ -46,14 +47,14 @@ from training.generator_eval import evaluate_answers
 PROMPT_TOKENS = 400
 
 
-def _prompt_ids(generator: LocalGenerator, variant: int) -> list[int]:
+def _prompt_ids(generator: LocalGenerator, variant: int, question: str | None = None) -> list[int]:
     """A ~400-token prompt; each variant differs after the fixed rules, as real turns do."""
     passage = PromptPassage(
         f"Returns policy {variant}",
         f"You can return most items within {20 + variant} days. " * 60,
     )
     builder = PromptBuilder(generator.count_tokens, max_prompt_tokens=PROMPT_TOKENS)
-    question = f"How long do I have to return lamp number {variant}?"
+    question = question or f"How long do I have to return lamp number {variant}?"
     messages = builder.build(question, [passage]).messages
     return [int(i) for i in generator.encode_chat(messages)[0].tolist()]
 
@@ -62,42 +63,69 @@ def _stamp(stamps: list[float], _token: int) -> None:
     stamps.append(time.perf_counter())
 
 
+def _timed(
+    generator: LocalGenerator, ids: list[int], new_tokens: int
+) -> tuple[float, float | None]:
+    """Time to first token (ms) and decode rate (tokens/s) of one greedy answer."""
+    stamps: list[float] = []
+    started = time.perf_counter()
+    generator.generate_ids(ids, new_tokens, partial(_stamp, stamps))
+    if not stamps:
+        raise SystemExit("the model produced no token for the speed prompt")
+    rate = (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9) if len(stamps) > 1 else None
+    return (stamps[0] - started) * 1000, rate
+
+
 def speed(generator: LocalGenerator, repeats: int, new_tokens: int) -> dict[str, Any]:
     """Time to first token and decode tokens/s through the generator's own decode loop.
 
-    ``ttft_ms``: a served turn after the first (with ONNX Runtime the fixed rules' keys and
-    values are reused; torch computes every prompt whole); ``ttft_cold_ms``: a prompt with
-    nothing reused. The repetition stop is off here: the synthetic passage repeats itself
-    and the model with it, and the point is to time ``new_tokens`` tokens.
+    With ONNX Runtime, which keeps decoder states between turns (``KeptPrompts``), three
+    cases: ``ttft_cold_ms`` with nothing kept; ``ttft_ms`` a new topic on a running server
+    (every kept state in use: the least recently used one is rewound to the fixed rules
+    every prompt shares); ``ttft_repeat_ms`` passages a kept state holds with a new question
+    (a popular article asked again, or a follow-up). Torch computes every prompt whole.
+    The repetition stop is off here: the synthetic passage repeats itself and the model with
+    it, and the point is to time ``new_tokens`` tokens.
     """
     repeat_stop_size, generator.repeat_stop_size = generator.repeat_stop_size, 0
-    forget = getattr(generator, "forget_prefix", None)
-    cold, warm, rates, counts = [], [], [], []
+    onnx = getattr(generator, "runtime", "torch") == "onnx"
+    slots = getattr(generator, "kept_prompts", 0) if onnx else 0
+    cold, warm, repeat, rates = [], [], [], []
+    variant = 0
     try:
-        for run in range(2 * repeats + 1):  # run 0 warms caches and is not counted
-            ids = _prompt_ids(generator, run)
-            is_cold = forget is not None and run % 2 == 1
-            if is_cold:
-                forget()
-            stamps: list[float] = []
-            started = time.perf_counter()
-            generator.generate_ids(ids, new_tokens, partial(_stamp, stamps))
-            if not run or not stamps:
+        _timed(generator, _prompt_ids(generator, variant), new_tokens)  # warms caches
+        for _ in range(repeats):
+            if not slots:
+                ttft, rate = _timed(
+                    generator, _prompt_ids(generator, variant := variant + 1), new_tokens
+                )
+                warm.append(ttft)
+                rates += [rate] if rate else []
                 continue
-            ttft = (stamps[0] - started) * 1000
-            (cold if is_cold or forget is None else warm).append(ttft)
-            if len(stamps) > 1:
-                rates.append((len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9))
-                counts.append(len(stamps))
+            generator.forget_prefix()  # type: ignore[attr-defined]
+            cold.append(_timed(generator, _prompt_ids(generator, variant := variant + 1), 1)[0])
+            for _ in range(slots - 1):  # the other slots fill with other topics
+                _timed(generator, _prompt_ids(generator, variant := variant + 1), 1)
+            ttft, rate = _timed(
+                generator, _prompt_ids(generator, variant := variant + 1), new_tokens
+            )
+            warm.append(ttft)
+            rates += [rate] if rate else []
+            again = _prompt_ids(generator, variant, f"And is lamp number {variant} refundable?")
+            repeat.append(_timed(generator, again, 1)[0])
     finally:
         generator.repeat_stop_size = repeat_stop_size
+
+    def median(values: list[float]) -> float | None:
+        return round(statistics.median(values), 1) if values else None
+
     return {
         "runtime": getattr(generator, "runtime", "torch"),
         "prompt_tokens": len(_prompt_ids(generator, 0)),
-        "ttft_ms": round(statistics.median(warm or cold), 1),
-        "ttft_cold_ms": round(statistics.median(cold), 1) if cold else None,
-        "tokens_per_s": round(statistics.median(rates), 1) if rates else None,
-        "decoded_tokens": min(counts) if counts else 0,
+        "ttft_ms": median(warm),
+        "ttft_cold_ms": median(cold),
+        "ttft_repeat_ms": median(repeat),
+        "tokens_per_s": median(rates),
     }
 
 

@@ -26,7 +26,7 @@ class Metrics:
         self.generator_fallbacks = Counter(
             "supportbot_generator_fallbacks_total",
             "Generated drafts replaced by the extractive answer, by reason "
-            "(unsupported, timeout, error).",
+            "(unsupported, off_topic, timeout, error).",
             ["reason"],
             registry=self.registry,
         )

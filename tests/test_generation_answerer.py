@@ -56,6 +56,19 @@ def test_a_grounded_draft_streams_sentence_by_sentence(embedder: Embedder) -> No
     assert final.generated and final.fallback is None and final.passages == (0, 1)
 
 
+def test_a_supported_first_claim_that_does_not_answer_the_question_falls_back(
+    embedder: Embedder,
+) -> None:
+    # Backed word for word by the returns passage, but not an answer to "how long".
+    generator = ScriptedGenerator(
+        "Yes. Items must be unused and in their original packaging. They can be returned."
+    )
+    deltas, final = run(make(generator, embedder))
+    assert deltas == ["Yes."]  # a bare reply is sent; the claim after it is not
+    assert not final.generated and final.fallback is FallbackReason.OFF_TOPIC
+    assert "30 days" in final.text
+
+
 def test_an_unsupported_sentence_stops_the_model_and_the_answer_becomes_extractive(
     embedder: Embedder,
 ) -> None:
@@ -98,9 +111,9 @@ def test_a_failing_backend_gives_the_extractive_answer(embedder: Embedder) -> No
 
 
 def test_a_repeating_loop_is_shown_once(embedder: Embedder) -> None:
-    loop = "Items must be unused and in their original packaging. " * 4
+    loop = "You can return most items within 30 days of delivery. " * 4
     deltas, final = run(make(ScriptedGenerator(loop.strip()), embedder))
-    assert deltas == ["Items must be unused and in their original packaging."]
+    assert deltas == ["You can return most items within 30 days of delivery."]
     assert final.generated
 
 

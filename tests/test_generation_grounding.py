@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.errors import ConfigError
 from bot.generation.extractive import extractive_answer
 from bot.generation.grounding import GroundingChecker
 from knowledge.embedder import Embedder
@@ -143,3 +144,22 @@ def test_a_sentence_joining_a_positive_and_a_negative_claim_matches_each(
         [pickup],
     ).supported
     assert not checker.check("We can assemble items in the showroom.", [pickup]).supported
+
+
+def test_relevance_is_high_for_the_answer_and_low_for_another_fact_of_the_same_passage(
+    checker: GroundingChecker,
+) -> None:
+    question = "how long do I have to return a lamp?"
+    answer = checker.relevance(question, "You have 30 days from delivery to return it.", [RETURNS])
+    other = checker.relevance(question, "Items must be unused and in their packaging.", [RETURNS])
+    assert answer is not None and other is not None
+    assert answer >= checker.relevance_threshold > other
+    assert checker.answers(question, "You have 30 days from delivery to return it.", [RETURNS])
+
+
+def test_relevance_cannot_be_judged_without_an_embedder_and_bad_thresholds_are_refused() -> None:
+    lexical = GroundingChecker(None)
+    assert lexical.relevance("how long?", "30 days.", [RETURNS]) is None
+    assert lexical.answers("how long?", "Gift cards are great.", [RETURNS])
+    with pytest.raises(ConfigError, match="relevance threshold"):
+        GroundingChecker(None, relevance_threshold=1.5)

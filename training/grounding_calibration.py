@@ -7,6 +7,11 @@ sentences; the report says how many unsupported ones it rejects.
 
     python -m training.grounding_calibration demo/generator/train.yml --kb demo/kb
     python -m training.grounding_calibration --references demo/generator/heldout.yml
+    python -m training.grounding_calibration --relevance [--keep 0.95]
+
+``--relevance`` chooses the relevance threshold the same way: each reference answer's first
+claim against its own question (relevant) and against the other questions about the same
+article (answers grounded in the right passages, but to another question).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.generation.grounding import GroundingChecker
+from bot.generation.grounding import RELEVANCE_THRESHOLD, SUPPORT_THRESHOLD, GroundingChecker
 from bot.generation.prompt import PromptPassage
 from knowledge.chunking import chunk_document
 from knowledge.embedder import Embedder
@@ -66,10 +71,58 @@ def calibrate(
     threshold = float(np.quantile(pos, 1 - keep))
     return {
         "threshold": round(threshold, 3),
+        "shipped_threshold": SUPPORT_THRESHOLD,
+        "shipped_supported_kept": round(float(np.mean(pos >= SUPPORT_THRESHOLD)), 4),
+        "shipped_unsupported_rejected": round(float(np.mean(neg < SUPPORT_THRESHOLD)), 4),
         "supported_sentences": len(pos),
         "supported_kept": round(float(np.mean(pos >= threshold)), 4),
         "unsupported_rejected": round(float(np.mean(neg < threshold)), 4),
         "supported_rejected_by_rules": flipped,
+        "positive_median": round(float(np.median(pos)), 3),
+        "negative_median": round(float(np.median(neg)), 3),
+    }
+
+
+def first_claim(answer: str, checker: GroundingChecker, passages: list[str]) -> str | None:
+    """The answer up to its first checked sentence (reply words before it included)."""
+    opening: list[str] = []
+    for sentence in checker.check(answer, passages).sentences:
+        opening.append(sentence.text)
+        if sentence.checked:
+            return " ".join(opening)
+    return None
+
+
+def calibrate_relevance(
+    train_file: Path, kb_dir: Path, embedder: Embedder, *, keep: float = 0.95
+) -> dict[str, object]:
+    by_article = article_passages(kb_dir)
+    checker = GroundingChecker(embedder)
+    items = list(iter_article_items(load_generator_items(train_file)))
+    claims = [first_claim(i.answer, checker, by_article[i.article or ""]) for i in items]
+    positives: list[float] = []
+    negatives: list[float] = []
+    for item, claim in zip(items, claims, strict=True):
+        own = by_article[item.article or ""]
+        score = checker.relevance(item.question, claim, own) if claim else None
+        if score is None:
+            continue
+        positives.append(score)
+        for other, other_claim in zip(items, claims, strict=True):
+            if other is not item and other.article == item.article and other_claim:
+                negative = checker.relevance(item.question, other_claim, own)
+                negatives.append(negative if negative is not None else 1.0)
+    pos, neg = np.array(positives), np.array(negatives)
+    threshold = float(np.quantile(pos, 1 - keep))
+    return {
+        "relevance_threshold": round(threshold, 3),
+        "shipped_threshold": RELEVANCE_THRESHOLD,
+        "shipped_answers_kept": round(float(np.mean(pos >= RELEVANCE_THRESHOLD)), 4),
+        "shipped_other_answers_rejected": round(float(np.mean(neg < RELEVANCE_THRESHOLD)), 4),
+        "answers": len(pos),
+        "answers_kept": round(float(np.mean(pos >= threshold)), 4),
+        "other_answers": len(neg),
+        "other_answers_rejected": round(float(np.mean(neg < threshold)), 4),
         "positive_median": round(float(np.median(pos)), 3),
         "negative_median": round(float(np.median(neg)), 3),
     }
@@ -129,7 +182,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("train", type=Path, nargs="?", default=Path("demo/generator/train.yml"))
     parser.add_argument("--kb", type=Path, default=Path("demo/kb"))
-    parser.add_argument("--keep", type=float, default=0.97)
+    parser.add_argument(
+        "--keep", type=float, default=None, help="default 0.97; 0.95 with --relevance"
+    )
+    parser.add_argument("--relevance", action="store_true", help="the relevance threshold instead")
     parser.add_argument(
         "--references",
         type=Path,
@@ -141,7 +197,11 @@ def main() -> None:
     if args.references:
         print(json.dumps(reference_ceiling(args.references, args.kb, embedder), indent=1))
         return
-    print(json.dumps(calibrate(args.train, args.kb, embedder, keep=args.keep)))
+    if args.relevance:
+        result = calibrate_relevance(args.train, args.kb, embedder, keep=args.keep or 0.95)
+    else:
+        result = calibrate(args.train, args.kb, embedder, keep=args.keep or 0.97)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 class FallbackReason(StrEnum):
     UNSUPPORTED = "unsupported"  # a draft sentence is not backed by the passages, or no draft
+    OFF_TOPIC = "off_topic"  # backed by the passages, but not an answer to the question
     TIMEOUT = "timeout"  # the backend did not start or went quiet in time
     ERROR = "error"  # the backend failed
 
@@ -93,10 +94,10 @@ class GroundedAnswerer:
                     if any(s.text == sentence for s in accepted):
                         continue  # a greedy loop repeating itself; the stop criterion ends it soon
                     support = await asyncio.to_thread(self.checker.support, sentence, texts)
-                    if repeats_instructions(sentence, system) or not support.supported(
-                        self.checker.threshold
-                    ):
+                    reason = await self._rejection(question, support, accepted, shown, texts)
+                    if reason is None and repeats_instructions(sentence, system):
                         reason = FallbackReason.UNSUPPORTED
+                    if reason is not None:
                         break  # leaving the block closes the stream and stops the model
                     piece = f" {sentence}" if shown else sentence
                     accepted.append(support)
@@ -129,6 +130,25 @@ class GroundedAnswerer:
             is_decline(s.text) for s in accepted
         )
         yield FinalAnswer(shown, generated=True, passages=used, declined=declined)
+
+    async def _rejection(
+        self,
+        question: str,
+        support: SentenceSupport,
+        accepted: Sequence[SentenceSupport],
+        shown: str,
+        texts: Sequence[str],
+    ) -> FallbackReason | None:
+        """Why a draft sentence may not be shown, or None. The first claim of the answer
+        (with any reply words before it: "Yes. Gift cards...") must also answer the question;
+        later sentences may add what follows from it."""
+        if not support.supported(self.checker.threshold):
+            return FallbackReason.UNSUPPORTED
+        if support.checked and not any(s.checked for s in accepted):
+            claim = f"{shown} {support.text}".strip()
+            if not await asyncio.to_thread(self.checker.answers, question, claim, texts):
+                return FallbackReason.OFF_TOPIC
+        return None
 
     async def _sentences(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
         """Complete sentences of the draft, under the first-token/stall and total deadlines."""

@@ -45,6 +45,7 @@ class OnnxGenerator(LocalGenerator):
         super().__init__(model_dir, **kwargs)
         self.export_dir = Path(export_dir)
         self.precision = precision
+        self.kept_prompts = kept_prompts
         self.context_tokens = context_tokens
         self.runtime = "onnx"  # "torch" after a failed export or load
         self._og: Any = None

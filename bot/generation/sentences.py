@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
-# A sentence ends at ., ! or ? (closing quotes/brackets included) followed by space, or a line break.
-SENTENCE_BOUNDARY = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+|\n+")
+# A sentence ends at ., ! or ? (closing quotes/brackets included) followed by space and a
+# character that is not a lower-case letter, or at a line break. A quoted label ("use the
+# "Forgot password?" link") or an abbreviation ("e.g. a sofa") does not end one; and while a
+# draft streams, a sentence is complete only once the next one has begun.
+SENTENCE_BOUNDARY = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[^\sa-z])|\n+")
 NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 # The assistant declining, or offering a person: statements about the bot, not about the
 # store, so there is nothing in the passages to check them against. Only "I" as the

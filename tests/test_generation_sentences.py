@@ -1,0 +1,30 @@
+"""Sentence splitting of drafts and passages, whole and while a draft streams."""
+
+from __future__ import annotations
+
+from bot.generation.sentences import complete_sentences, split_sentences
+
+
+def test_sentences_end_at_end_marks_closing_quotes_and_line_breaks() -> None:
+    text = 'Select "Notify me." We email you. Alerts last 90 days!\nAsk us anything?'
+    assert split_sentences(text) == [
+        'Select "Notify me."',
+        "We email you.",
+        "Alerts last 90 days!",
+        "Ask us anything?",
+    ]
+
+
+def test_a_quoted_label_or_an_abbreviation_inside_a_sentence_does_not_end_it() -> None:
+    text = 'Use the "Forgot password?" link to unlock it. Bulky items, e.g. sofas, ship by freight.'
+    assert split_sentences(text) == [
+        'Use the "Forgot password?" link to unlock it.',
+        "Bulky items, e.g. sofas, ship by freight.",
+    ]
+
+
+def test_a_streamed_sentence_is_complete_once_the_next_one_begins() -> None:
+    assert complete_sentences('Use the "Forgot password?" ') == ([], 'Use the "Forgot password?" ')
+    done, rest = complete_sentences('Use the "Forgot password?" link. It ')
+    assert done == ['Use the "Forgot password?" link.']
+    assert rest == "It "
