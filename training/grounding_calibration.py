@@ -131,9 +131,9 @@ def calibrate_relevance(
 def reference_ceiling(
     items_file: Path, kb_dir: Path, embedder: Embedder, checker: GroundingChecker | None = None
 ) -> dict[str, object]:
-    """How often the written reference answers themselves pass the check, against the
-    passages a model is shown for them (the benchmark's passages): the most a generator
-    could score. Answers that fail it point at the data or the check, not the model.
+    """How often the written reference answers themselves pass the check (support, and the
+    first claim's relevance), against the passages a model is shown for them (the
+    benchmark's passages): the most a generator could score. Answers that fail it point at the data or the check, not the model.
     """
     import tempfile
 
@@ -155,10 +155,13 @@ def reference_ceiling(
                 for p in passages_for(item, retriever)
             ]
             report = checker.check(item.answer, shown)
-            if not report.supported:
+            claim = first_claim(item.answer, checker, shown)
+            on_topic = claim is None or checker.answers(item.question, claim, shown)
+            if not report.supported or not on_topic:
                 failures.append(
                     {
                         "question": item.question,
+                        "off_topic": not on_topic,
                         "unsupported": [
                             {
                                 "sentence": s.text,
