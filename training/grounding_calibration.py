@@ -63,21 +63,29 @@ def calibrate(
             ]
             hardest = max(others, key=lambda s: s.score)
             # A sentence whose figures are missing elsewhere, or whose negation is flipped, is
-            # rejected by those rules
-            # whatever its score; only the score decides the rest.
+            # rejected by those rules whatever its score; only the score decides the rest.
             rejected_by_rule = hardest.missing_numbers or hardest.flips_negation
             negatives.append(0.0 if rejected_by_rule else hardest.score)
+    report = threshold_report(positives, negatives, keep, SUPPORT_THRESHOLD)
+    return {**report, "supported_rejected_by_rules": flipped}
+
+
+def threshold_report(
+    positives: list[float], negatives: list[float], keep: float, shipped: float
+) -> dict[str, object]:
+    """The threshold keeping ``keep`` of ``positives``, and how it and the ``shipped`` one
+    split the positives (kept) and negatives (rejected)."""
     pos, neg = np.array(positives), np.array(negatives)
     threshold = float(np.quantile(pos, 1 - keep))
     return {
         "threshold": round(threshold, 3),
-        "shipped_threshold": SUPPORT_THRESHOLD,
-        "shipped_supported_kept": round(float(np.mean(pos >= SUPPORT_THRESHOLD)), 4),
-        "shipped_unsupported_rejected": round(float(np.mean(neg < SUPPORT_THRESHOLD)), 4),
-        "supported_sentences": len(pos),
-        "supported_kept": round(float(np.mean(pos >= threshold)), 4),
-        "unsupported_rejected": round(float(np.mean(neg < threshold)), 4),
-        "supported_rejected_by_rules": flipped,
+        "kept": round(float(np.mean(pos >= threshold)), 4),
+        "rejected": round(float(np.mean(neg < threshold)), 4),
+        "shipped_threshold": shipped,
+        "shipped_kept": round(float(np.mean(pos >= shipped)), 4),
+        "shipped_rejected": round(float(np.mean(neg < shipped)), 4),
+        "positives": len(pos),
+        "negatives": len(neg),
         "positive_median": round(float(np.median(pos)), 3),
         "negative_median": round(float(np.median(neg)), 3),
     }
@@ -112,20 +120,7 @@ def calibrate_relevance(
             if other is not item and other.article == item.article and other_claim:
                 negative = checker.relevance(item.question, other_claim, own)
                 negatives.append(negative if negative is not None else 1.0)
-    pos, neg = np.array(positives), np.array(negatives)
-    threshold = float(np.quantile(pos, 1 - keep))
-    return {
-        "relevance_threshold": round(threshold, 3),
-        "shipped_threshold": RELEVANCE_THRESHOLD,
-        "shipped_answers_kept": round(float(np.mean(pos >= RELEVANCE_THRESHOLD)), 4),
-        "shipped_other_answers_rejected": round(float(np.mean(neg < RELEVANCE_THRESHOLD)), 4),
-        "answers": len(pos),
-        "answers_kept": round(float(np.mean(pos >= threshold)), 4),
-        "other_answers": len(neg),
-        "other_answers_rejected": round(float(np.mean(neg < threshold)), 4),
-        "positive_median": round(float(np.median(pos)), 3),
-        "negative_median": round(float(np.median(neg)), 3),
-    }
+    return threshold_report(positives, negatives, keep, RELEVANCE_THRESHOLD)
 
 
 def reference_ceiling(
