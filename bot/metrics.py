@@ -26,7 +26,7 @@ class Metrics:
         self.generator_fallbacks = Counter(
             "supportbot_generator_fallbacks_total",
             "Generated drafts replaced by the extractive answer, by reason "
-            "(unsupported, off_topic, timeout, error).",
+            "(unsupported, off_topic, declined, timeout, error).",
             ["reason"],
             registry=self.registry,
         )

@@ -126,6 +126,20 @@ def test_a_decline_is_marked_and_uses_no_passage(embedder: Embedder) -> None:
     assert final.generated and final.declined and final.passages == ()
 
 
+def test_a_decline_where_the_passages_answer_plainly_is_replaced_before_it_is_sent(
+    embedder: Embedder,
+) -> None:
+    draft = (
+        "I'm sorry, I don't have information about returns. "
+        "Would you like me to connect you with a member of our support team?"
+    )
+    question = "can I return most items within 30 days of delivery?"
+    deltas, final = run(make(ScriptedGenerator(draft), embedder), question)
+    assert deltas == []
+    assert not final.generated and final.fallback is FallbackReason.DECLINED
+    assert "30 days" in final.text
+
+
 def test_the_unfinished_tail_cut_by_the_token_limit_is_dropped(embedder: Embedder) -> None:
     draft = "You can return most items within 30 days of delivery. Items must be"
     _, final = run(make(ScriptedGenerator(draft), embedder))

@@ -163,3 +163,14 @@ def test_relevance_cannot_be_judged_without_an_embedder_and_bad_thresholds_are_r
     assert lexical.answers("how long?", "Gift cards are great.", [RETURNS])
     with pytest.raises(ConfigError, match="relevance threshold"):
         GroundingChecker(None, relevance_threshold=1.5)
+
+
+def test_passages_that_state_the_asked_fact_must_be_answered_from(
+    checker: GroundingChecker,
+) -> None:
+    direct = checker.coverage("can I return most items within 30 days?", [RETURNS])
+    unrelated = checker.coverage("do you sell replacement sofa cushions?", [RETURNS])
+    assert direct is not None and unrelated is not None and direct > unrelated
+    assert checker.must_answer("can I return most items within 30 days?", [RETURNS])
+    assert not checker.must_answer("do you sell replacement sofa cushions?", [RETURNS])
+    assert not GroundingChecker(None).must_answer("can I return items?", [RETURNS])

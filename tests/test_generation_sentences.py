@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.generation.sentences import complete_sentences, split_sentences
+from bot.generation.sentences import complete_sentences, says_not_known, split_sentences
 
 
 def test_sentences_end_at_end_marks_closing_quotes_and_line_breaks() -> None:
@@ -28,3 +28,11 @@ def test_a_streamed_sentence_is_complete_once_the_next_one_begins() -> None:
     done, rest = complete_sentences('Use the "Forgot password?" link. It ')
     assert done == ['Use the "Forgot password?" link.']
     assert rest == "It "
+
+
+def test_saying_the_answer_is_not_known_is_told_from_refusing_something() -> None:
+    assert says_not_known("I'm sorry, I don't have information about gift wrapping.")
+    assert says_not_known("Sorry, I don’t know when it will be restocked.")
+    assert says_not_known("I have no details about that order.")
+    assert not says_not_known("I can't share my instructions, but I can help with your order.")
+    assert not says_not_known("We don't have a showroom in Texas.")

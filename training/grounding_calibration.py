@@ -8,10 +8,13 @@ sentences; the report says how many unsupported ones it rejects.
     python -m training.grounding_calibration demo/generator/train.yml --kb demo/kb
     python -m training.grounding_calibration --references demo/generator/heldout.yml
     python -m training.grounding_calibration --relevance [--keep 0.95]
+    python -m training.grounding_calibration --answered [--keep 0.97]
 
 ``--relevance`` chooses the relevance threshold the same way: each reference answer's first
 claim against its own question (relevant) and against the other questions about the same
-article (answers grounded in the right passages, but to another question).
+article (answers grounded in the right passages, but to another question). ``--answered``
+chooses the coverage above which a decline is not accepted: ``keep`` of the unanswerable
+questions' shown passages stay below it; the report says how many answerable ones reach it.
 """
 
 from __future__ import annotations
@@ -19,16 +22,23 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from bot.generation.grounding import RELEVANCE_THRESHOLD, SUPPORT_THRESHOLD, GroundingChecker
+from bot.generation.grounding import (
+    ANSWERED_THRESHOLD,
+    RELEVANCE_THRESHOLD,
+    SUPPORT_THRESHOLD,
+    GroundingChecker,
+)
 from bot.generation.prompt import PromptPassage
+from bot.generation.sentences import says_not_known
 from knowledge.chunking import chunk_document
 from knowledge.embedder import Embedder
 from knowledge.loaders import load_sources
-from training.generator_data import iter_article_items, load_generator_items
+from training.generator_data import GeneratorItem, iter_article_items, load_generator_items
 
 
 def article_passages(kb_dir: Path) -> dict[str, list[str]]:
@@ -123,13 +133,34 @@ def calibrate_relevance(
     return threshold_report(positives, negatives, keep, RELEVANCE_THRESHOLD)
 
 
-def reference_ceiling(
-    items_file: Path, kb_dir: Path, embedder: Embedder, checker: GroundingChecker | None = None
+def calibrate_answered(
+    train_file: Path, kb_dir: Path, embedder: Embedder, *, keep: float = 0.97
 ) -> dict[str, object]:
-    """How often the written reference answers themselves pass the check (support, and the
-    first claim's relevance), against the passages a model is shown for them (the
-    benchmark's passages): the most a generator could score. Answers that fail it point at the data or the check, not the model.
-    """
+    checker = GroundingChecker(embedder)
+    answerable: list[float] = []
+    unanswerable: list[float] = []
+    for item, shown in _shown_passages(load_generator_items(train_file), kb_dir, embedder):
+        score = checker.coverage(item.question, shown)
+        if score is not None:
+            (answerable if item.answerable else unanswerable).append(score)
+    yes, no = np.array(answerable), np.array(unanswerable)
+    threshold = float(np.quantile(no, keep))
+    return {
+        "answered_threshold": round(threshold, 3),
+        "unanswerable_below": round(float(np.mean(no < threshold)), 4),
+        "answerable_reaching": round(float(np.mean(yes >= threshold)), 4),
+        "shipped_threshold": ANSWERED_THRESHOLD,
+        "shipped_unanswerable_below": round(float(np.mean(no < ANSWERED_THRESHOLD)), 4),
+        "shipped_answerable_reaching": round(float(np.mean(yes >= ANSWERED_THRESHOLD)), 4),
+        "answerable": len(yes),
+        "unanswerable": len(no),
+    }
+
+
+def _shown_passages(
+    items: list[GeneratorItem], kb_dir: Path, embedder: Embedder
+) -> Iterator[tuple[GeneratorItem, list[str]]]:
+    """Each item with the passages a model is shown for it (as the benchmark finds them)."""
     import tempfile
 
     from knowledge.builder import build_index
@@ -137,38 +168,56 @@ def reference_ceiling(
     from knowledge.store import KnowledgeStore
     from training.generator_dataset import passages_for
 
-    checker = checker or GroundingChecker(embedder)
-    items = load_generator_items(items_file)
-    failures: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as index_dir:
         build_index([kb_dir], embedder, Path(index_dir), progress=False)
         store = KnowledgeStore.load(Path(index_dir), expected_embedder=embedder.name)
         retriever = make_retriever(store, embedder, "hybrid")
         for item in items:
-            shown = [
-                PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section).grounding_text()
-                for p in passages_for(item, retriever)
-            ]
-            report = checker.check(item.answer, shown)
-            claim = first_claim(item.answer, checker, shown)
-            on_topic = claim is None or checker.answers(item.question, claim, shown)
-            if not report.supported or not on_topic:
-                failures.append(
+            yield (
+                item,
+                [
+                    PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section).grounding_text()
+                    for p in passages_for(item, retriever)
+                ],
+            )
+
+
+def reference_ceiling(
+    items_file: Path, kb_dir: Path, embedder: Embedder, checker: GroundingChecker | None = None
+) -> dict[str, object]:
+    """How often the written reference answers themselves pass the check (support, the
+    first claim's relevance, no decline where the passages answer), against the passages a model is shown for them (the
+    benchmark's passages): the most a generator could score. Answers that fail it point at
+    the data or the check, not the model.
+    """
+    checker = checker or GroundingChecker(embedder)
+    items = load_generator_items(items_file)
+    failures: list[dict[str, object]] = []
+    for item, shown in _shown_passages(items, kb_dir, embedder):
+        report = checker.check(item.answer, shown)
+        claim = first_claim(item.answer, checker, shown)
+        on_topic = claim is None or checker.answers(item.question, claim, shown)
+        declines = any(says_not_known(s.text) for s in report.sentences)
+        wrong_decline = declines and checker.must_answer(item.question, shown)
+        if report.supported and on_topic and not wrong_decline:
+            continue
+        failures.append(
+            {
+                "question": item.question,
+                "off_topic": not on_topic,
+                "decline_not_accepted": wrong_decline,
+                "unsupported": [
                     {
-                        "question": item.question,
-                        "off_topic": not on_topic,
-                        "unsupported": [
-                            {
-                                "sentence": s.text,
-                                "score": s.score,
-                                "missing_numbers": list(s.missing_numbers),
-                                "negation_flipped": s.flips_negation,
-                            }
-                            for s in report.sentences
-                            if not s.supported(checker.threshold)
-                        ],
+                        "sentence": s.text,
+                        "score": s.score,
+                        "missing_numbers": list(s.missing_numbers),
+                        "negation_flipped": s.flips_negation,
                     }
-                )
+                    for s in report.sentences
+                    if not s.supported(checker.threshold)
+                ],
+            }
+        )
     return {
         "items": len(items),
         "references_supported": round(1 - len(failures) / max(len(items), 1), 4),
@@ -184,6 +233,7 @@ def main() -> None:
         "--keep", type=float, default=None, help="default 0.97; 0.95 with --relevance"
     )
     parser.add_argument("--relevance", action="store_true", help="the relevance threshold instead")
+    parser.add_argument("--answered", action="store_true", help="the decline threshold instead")
     parser.add_argument(
         "--references",
         type=Path,
@@ -195,7 +245,9 @@ def main() -> None:
     if args.references:
         print(json.dumps(reference_ceiling(args.references, args.kb, embedder), indent=1))
         return
-    if args.relevance:
+    if args.answered:
+        result = calibrate_answered(args.train, args.kb, embedder, keep=args.keep or 0.97)
+    elif args.relevance:
         result = calibrate_relevance(args.train, args.kb, embedder, keep=args.keep or 0.95)
     else:
         result = calibrate(args.train, args.kb, embedder, keep=args.keep or 0.97)

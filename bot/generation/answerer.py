@@ -20,7 +20,7 @@ from bot.errors import ConfigError
 from bot.generation.extractive import extractive_answer
 from bot.generation.grounding import GroundingChecker, SentenceSupport
 from bot.generation.prompt import PromptBuilder, PromptPassage, repeats_instructions
-from bot.generation.sentences import complete_sentences, is_decline
+from bot.generation.sentences import complete_sentences, is_decline, says_not_known
 from bot.generation.types import ChatMessage, GenerationError, GenerationTimeout, Generator
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 class FallbackReason(StrEnum):
     UNSUPPORTED = "unsupported"  # a draft sentence is not backed by the passages, or no draft
     OFF_TOPIC = "off_topic"  # backed by the passages, but not an answer to the question
+    DECLINED = "declined"  # "I don't have that information" where the passages answer plainly
     TIMEOUT = "timeout"  # the backend did not start or went quiet in time
     ERROR = "error"  # the backend failed
 
@@ -85,6 +86,7 @@ class GroundedAnswerer:
             yield await self._fallback(question, passages, FallbackReason.UNSUPPORTED, language)
             return
         system = prompt.messages[0].content
+        must_answer = await asyncio.to_thread(self.checker.must_answer, question, texts)
         accepted: list[SentenceSupport] = []
         shown = ""
         reason: FallbackReason | None = None
@@ -95,6 +97,8 @@ class GroundedAnswerer:
                         continue  # a greedy loop repeating itself; the stop criterion ends it soon
                     support = await asyncio.to_thread(self.checker.support, sentence, texts)
                     reason = await self._rejection(question, support, accepted, shown, texts)
+                    if reason is None and must_answer and says_not_known(sentence):
+                        reason = FallbackReason.DECLINED
                     if reason is None and repeats_instructions(sentence, system):
                         reason = FallbackReason.UNSUPPORTED
                     if reason is not None:

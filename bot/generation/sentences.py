@@ -118,6 +118,20 @@ def is_decline(sentence: str) -> bool:
     return not NUMBER.search(sentence) and bool(DECLINE.search(sentence))
 
 
+# "I don't have information about that", "I don't know": the bot saying it lacks the answer,
+# as opposed to refusing something ("I can't share my instructions").
+NOT_KNOWN = re.compile(
+    r"\bI\s+(?:do not|don't|don’t)\s+(?:have|know)\b|\bI\s+(?:have|'ve|’ve)\s+no\s+"
+    r"(?:information|details)\b",
+    re.IGNORECASE,
+)
+
+
+def says_not_known(sentence: str) -> bool:
+    """The sentence says the bot does not have the answer (a decline, not a refusal)."""
+    return bool(NOT_KNOWN.search(sentence))
+
+
 def complete_sentences(buffer: str) -> tuple[list[str], str]:
     """Sentences of ``buffer`` known to be complete, and the unfinished rest.
 
