@@ -56,6 +56,13 @@ def test_a_grounded_draft_streams_sentence_by_sentence(embedder: Embedder) -> No
     assert final.generated and final.fallback is None and final.passages == (0, 1)
 
 
+def test_a_bare_reply_is_sent_together_with_the_claim_it_opens(embedder: Embedder) -> None:
+    draft = "Yes. You can return most items within 30 days of delivery. Thanks!"
+    deltas, final = run(make(ScriptedGenerator(draft), embedder), "can I still return my lamp?")
+    assert deltas == ["Yes. You can return most items within 30 days of delivery.", " Thanks!"]
+    assert final.generated and final.text == draft
+
+
 def test_a_supported_first_claim_that_does_not_answer_the_question_falls_back(
     embedder: Embedder,
 ) -> None:
@@ -64,7 +71,7 @@ def test_a_supported_first_claim_that_does_not_answer_the_question_falls_back(
         "Yes. Items must be unused and in their original packaging. They can be returned."
     )
     deltas, final = run(make(generator, embedder))
-    assert deltas == ["Yes."]  # a bare reply is sent; the claim after it is not
+    assert deltas == []  # nor the bare reply held back for the claim it opened
     assert not final.generated and final.fallback is FallbackReason.OFF_TOPIC
     assert "30 days" in final.text
 
@@ -122,7 +129,8 @@ def test_a_decline_is_marked_and_uses_no_passage(embedder: Embedder) -> None:
         "I'm sorry, I don't have information about gift wrapping. "
         "Would you like me to connect you with a member of our support team?"
     )
-    _, final = run(make(ScriptedGenerator(draft), embedder), "do you gift wrap?")
+    deltas, final = run(make(ScriptedGenerator(draft), embedder), "do you gift wrap?")
+    assert deltas == [draft]  # held back sentence by sentence, sent whole at the end
     assert final.generated and final.declined and final.passages == ()
 
 

@@ -1,7 +1,8 @@
 """One grounded answer: prompt the generator, check each sentence as it arrives, fall back.
 
 A draft sentence reaches the user only after it passed the grounding check, so a
-hallucination is never shown, not even for a moment. The first unsupported sentence stops
+hallucination is never shown, not even for a moment; a bare reply ("Yes.") is held back
+until the claim after it has passed too. The first unsupported sentence stops
 the model and the whole answer becomes the extractive one; so do a timeout and a backend
 error. Every fallback carries its reason, which the channel counts in a metric.
 """
@@ -88,6 +89,7 @@ class GroundedAnswerer:
         system = prompt.messages[0].content
         must_answer = await asyncio.to_thread(self.checker.must_answer, question, texts)
         accepted: list[SentenceSupport] = []
+        held: list[str] = []  # accepted reply words ("Yes.") waiting for the claim they open
         shown = ""
         reason: FallbackReason | None = None
         try:
@@ -96,28 +98,26 @@ class GroundedAnswerer:
                     if any(s.text == sentence for s in accepted):
                         continue  # a greedy loop repeating itself; the stop criterion ends it soon
                     support = await asyncio.to_thread(self.checker.support, sentence, texts)
-                    reason = await self._rejection(question, support, accepted, shown, texts)
+                    reason = await self._rejection(question, support, accepted, held, texts)
                     if reason is None and must_answer and says_not_known(sentence):
                         reason = FallbackReason.DECLINED
                     if reason is None and repeats_instructions(sentence, system):
                         reason = FallbackReason.UNSUPPORTED
                     if reason is not None:
                         break  # leaving the block closes the stream and stops the model
-                    piece = f" {sentence}" if shown else sentence
                     accepted.append(support)
-                    shown += piece
-                    try:
-                        yield AnswerDelta(piece)
-                    except GeneratorExit:
-                        # The listener left mid-answer (a closed WebSocket): say what it had
-                        # been sent, since no FinalAnswer will carry it.
-                        logger.info(
-                            "listener left after %d streamed sentence(s) of %s: %r",
-                            len(accepted),
-                            self.generator.name,
-                            shown,
-                        )
-                        raise
+                    held.append(sentence)
+                    # Until a claim passed, a "Yes." is held back: it would mislead if the
+                    # claim after it turned out unsupported.
+                    if any(s.checked for s in accepted):
+                        piece = f" {' '.join(held)}" if shown else " ".join(held)
+                        held.clear()
+                        shown += piece
+                        try:
+                            yield AnswerDelta(piece)
+                        except GeneratorExit:
+                            self._log_listener_left(len(accepted), shown)
+                            raise
                     if len(accepted) >= self.max_sentences:
                         break
         except GenerationTimeout:
@@ -129,27 +129,44 @@ class GroundedAnswerer:
         if reason is not None:
             yield await self._fallback(question, passages, reason, language)
             return
+        if held:  # an answer of reply words only: a decline, an offer of a person
+            shown = " ".join(held)
+            try:
+                yield AnswerDelta(shown)
+            except GeneratorExit:
+                self._log_listener_left(len(accepted), shown)
+                raise
         used = tuple(sorted({s.passage for s in accepted if s.passage is not None}))
         declined = all(not s.checked for s in accepted) and any(
             is_decline(s.text) for s in accepted
         )
         yield FinalAnswer(shown, generated=True, passages=used, declined=declined)
 
+    def _log_listener_left(self, sentences: int, shown: str) -> None:
+        """The listener left mid-answer (a closed WebSocket): say what it had been sent,
+        since no FinalAnswer will carry it."""
+        logger.info(
+            "listener left after %d streamed sentence(s) of %s: %r",
+            sentences,
+            self.generator.name,
+            shown,
+        )
+
     async def _rejection(
         self,
         question: str,
         support: SentenceSupport,
         accepted: Sequence[SentenceSupport],
-        shown: str,
+        held: Sequence[str],
         texts: Sequence[str],
     ) -> FallbackReason | None:
         """Why a draft sentence may not be shown, or None. The first claim of the answer
-        (with any reply words before it: "Yes. Gift cards...") must also answer the question;
-        later sentences may add what follows from it."""
+        (with the reply words held before it: "Yes. Gift cards...") must also answer the
+        question; later sentences may add what follows from it."""
         if not support.supported(self.checker.threshold):
             return FallbackReason.UNSUPPORTED
         if support.checked and not any(s.checked for s in accepted):
-            claim = f"{shown} {support.text}".strip()
+            claim = " ".join([*held, support.text])
             if not await asyncio.to_thread(self.checker.answers, question, claim, texts):
                 return FallbackReason.OFF_TOPIC
         return None
