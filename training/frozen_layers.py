@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from bot.generation.kept_prompts import common_prefix
+
 IGNORED = -100
 
 KeysValues = list[tuple[Any, Any]]  # per layer: (keys, values), each (1, heads, tokens, dim)
@@ -41,14 +43,7 @@ def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     """Length of the token prefix every sequence starts with."""
     if not sequences:
         return 0
-    first = sequences[0]
-    length = min(len(s) for s in sequences)
-    for sequence in sequences[1:]:
-        same = 0
-        while same < length and sequence[same] == first[same]:
-            same += 1
-        length = same
-    return length
+    return min(common_prefix(sequences[0], other) for other in sequences)
 
 
 class SharedPrefix:

@@ -131,8 +131,9 @@ class GroundingChecker:
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"grounding threshold must be within 0..1, got {threshold}")
-        if not 0.0 <= relevance_threshold <= 1.0:
-            raise ConfigError(f"relevance threshold must be within 0..1, got {relevance_threshold}")
+        for name, value in (("relevance", relevance_threshold), ("answered", answered_threshold)):
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name} threshold must be within 0..1, got {value}")
         self.embedder = embedder
         self.threshold = threshold
         self.relevance_threshold = relevance_threshold
@@ -179,10 +180,12 @@ class GroundingChecker:
     def relevance(self, question: str, claim: str, passages: Sequence[str]) -> float | None:
         """How well ``claim`` answers ``question`` (see the module doc); None when it cannot
         be judged (no embedder, or no passage text)."""
-        best_unit = self.coverage(question, passages)
-        if best_unit is None or best_unit <= 0.0 or self.embedder is None:
+        if self.embedder is None:
             return None
-        asked, said = self.embedder.encode([question, claim])
+        asked, said = self.embedder.encode([question, claim])  # one call for both
+        best_unit = self._best_unit(asked, passages)
+        if best_unit is None or best_unit <= 0.0:
+            return None
         return round(float(said @ asked) / best_unit, 4)
 
     def coverage(self, question: str, passages: Sequence[str]) -> float | None:
@@ -190,11 +193,12 @@ class GroundingChecker:
         passages speak to it. None without an embedder or passage text."""
         if self.embedder is None:
             return None
+        best_unit = self._best_unit(self.embedder.encode([question])[0], passages)
+        return None if best_unit is None else round(best_unit, 4)
+
+    def _best_unit(self, query: np.ndarray, passages: Sequence[str]) -> float | None:
         vectors = [f.vectors for f in map(self._features, passages) if f.vectors is not None]
-        if not vectors:
-            return None
-        asked = self.embedder.encode([question])[0]
-        return round(float(max(np.max(v @ asked) for v in vectors)), 4)
+        return float(max(np.max(v @ query) for v in vectors)) if vectors else None
 
     def must_answer(self, question: str, passages: Sequence[str]) -> bool:
         """Whether the passages answer ``question`` so directly that saying "I don't have

@@ -10,6 +10,7 @@ so any kept state can serve a new prompt; the pool picks the one whose loss cost
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -54,7 +55,7 @@ class KeptPrompts(Generic[State]):
         """
         limit = len(input_ids) - 2
         shared = {
-            key: min(_common_prefix(kept.prompt, input_ids), limit)
+            key: min(common_prefix(kept.prompt, input_ids), limit)
             for key, kept in self._kept.items()
             if kept.max_length >= needed
         }
@@ -84,7 +85,8 @@ class KeptPrompts(Generic[State]):
         self._kept.clear()
 
 
-def _common_prefix(a: tuple[int, ...] | list[int], b: list[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
     n = min(len(a), len(b))
     for i in range(n):
         if a[i] != b[i]:
