@@ -66,8 +66,9 @@ class Settings(BaseSettings):
     )
     generator_runtime: Literal["onnx", "torch"] = Field(
         "onnx",
-        description="Runtime of the local model: onnx (ONNX Runtime GenAI, exported once "
-        "under models_dir/generator-onnx; falls back to torch if the export fails) or torch "
+        description="Runtime of the local model: onnx (ONNX Runtime on an ONNX Runtime GenAI "
+        "export made once under models_dir/generator-onnx; falls back to torch if the export "
+        "fails) or torch "
         "(transformers, int8 linear layers with generator_quantize).",
     )
     generator_onnx_precision: Literal["int4", "int8", "fp32"] = Field(
@@ -100,6 +101,18 @@ class Settings(BaseSettings):
         le=64,
         description="ONNX runtime: decoder states kept so that a prompt with passages seen "
         "before computes only its new tokens (each holds ~45 MB of keys and values).",
+    )
+    generator_block_attention: bool = Field(
+        True,
+        description="Read each retrieved passage as its own block (attending to the rules and "
+        "itself; the conversation attends to all), so the ONNX runtime computes a passage "
+        "once and reuses it in any later prompt. False: ordinary attention over the prompt.",
+    )
+    generator_passage_cache_mb: int = Field(
+        512,
+        ge=0,
+        description="ONNX runtime: memory for passages' computed keys and values "
+        "(~46 KB per token with SmolLM2-135M: 512 MB holds ~11,000 passage tokens).",
     )
     tenant_name: str = Field(
         "Maplebrook Goods", description="Company the assistant speaks for in generated answers."

@@ -69,6 +69,8 @@ def make_generator(settings: Settings) -> Generator | None:
             + settings.generator_max_new_tokens
             + 64,
             kept_prompts=settings.generator_kept_prompts,
+            passage_cache_mb=settings.generator_passage_cache_mb,
+            block_attention=settings.generator_block_attention,
             adapter_dir=adapter_dir,
             max_new_tokens=settings.generator_max_new_tokens,
             quantize=settings.generator_quantize,  # for the torch fallback
@@ -78,6 +80,7 @@ def make_generator(settings: Settings) -> Generator | None:
         adapter_dir=adapter_dir,
         max_new_tokens=settings.generator_max_new_tokens,
         quantize=settings.generator_quantize,
+        block_attention=settings.generator_block_attention,
     )
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import AssetError, ConfigError
-from bot.generation.stopping import make_stopping_criteria, stop_token_ids
+from bot.generation.block_reuse import PromptLayout, Rotary, prompt_layout
+from bot.generation.stopping import decode_greedily, stop_token_ids
 from bot.generation.threaded import Push, stream_from_thread
 from bot.generation.types import ChatMessage, GenerationError
 
@@ -19,7 +20,7 @@ class LocalGenerator:
 
     ``generate`` runs in its own thread (one at a time: a second turn waits for the lock,
     two decodes side by side on a 2-core CPU would only slow both). Closing the stream
-    sets an event that a stopping criterion checks after every token.
+    sets an event that the decode loop checks after every token.
     """
 
     def __init__(
@@ -31,6 +32,7 @@ class LocalGenerator:
         repeat_stop_size: int = 12,
         quantize: bool = False,
         threads: int | None = None,
+        block_attention: bool = True,
     ) -> None:
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
@@ -50,6 +52,7 @@ class LocalGenerator:
         self.repeat_stop_size = repeat_stop_size
         self.quantize = quantize
         self.threads = threads
+        self.block_attention = block_attention
         self.name = f"local:{model_dir.name}" + (f"+{self.adapter_dir.name}" if adapter_dir else "")
         self._tokenizer: Any = None
         self._model: Any = None
@@ -107,6 +110,12 @@ class LocalGenerator:
         )
         return encoded["input_ids"]
 
+    def layout(self, messages: Sequence[ChatMessage], input_ids: list[int]) -> PromptLayout | None:
+        """Where the passages lie in the prompt when they are read as blocks, else None."""
+        if not self.block_attention:
+            return None
+        return prompt_layout(self.tokenizer, messages, input_ids)
+
     # -- decoding --------------------------------------------------------------------------
 
     async def stream(
@@ -124,8 +133,11 @@ class LocalGenerator:
                 if cancelled.is_set():
                     return
                 ids = self.encode_chat(chat)[0].tolist()
+                layout = self.layout(chat, ids)
                 text = IncrementalText(self.tokenizer)
-                self.generate_ids(ids, limit, lambda token: push(text.add(token)), cancelled)
+                self.generate_ids(
+                    ids, limit, lambda token: push(text.add(token)), cancelled, layout
+                )
 
         async for delta in stream_from_thread(decode, name=self.name):
             yield delta
@@ -140,52 +152,92 @@ class LocalGenerator:
         max_new_tokens: int,
         on_token: Callable[[int], None],
         cancelled: threading.Event | None = None,
+        layout: PromptLayout | None = None,
     ) -> None:
         """Greedy decoding of ``input_ids``; ``on_token`` gets each new token id as it is chosen.
 
-        Stops on end-of-turn (that token is not passed on), ``max_new_tokens``, a repeated
-        tail or ``cancelled``. Callers hold ``_decode_lock`` when they share the model.
+        With a ``layout`` the passages are read as independent blocks, the way the ONNX
+        runtime reads them (``block_reuse``). Stops on end-of-turn (that token is not passed
+        on), ``max_new_tokens``, a repeated tail or ``cancelled``. Callers hold
+        ``_decode_lock`` when they share the model.
         """
         import torch
-        from transformers import StoppingCriteriaList
+        from transformers import DynamicCache
 
-        class _Tokens:
-            """The streamer interface generate() calls; the first call carries the prompt."""
+        model = self.model
+        cache = DynamicCache()
+        position = 0
 
-            def __init__(self, stop_ids: list[int]) -> None:
-                self.prompt_seen = False
-                self.stop_ids = set(stop_ids)
+        def run(tokens: list[int]) -> Any:
+            nonlocal position
+            out = model(
+                input_ids=torch.tensor([tokens]),
+                position_ids=torch.arange(position, position + len(tokens))[None],
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            position += len(tokens)
+            return out.logits[0, -1]
 
-            def put(self, value: torch.Tensor) -> None:
-                if not self.prompt_seen:
-                    self.prompt_seen = True
-                    return
-                for token in value.reshape(-1).tolist():
-                    if token not in self.stop_ids:
-                        on_token(int(token))
+        with torch.inference_mode():
+            rotary = self._rotary() if layout is not None else None
+            if layout is not None and rotary is not None:
+                cache = self._read_passages(input_ids, layout, rotary)
+                position = layout.passages_end
+            decode_greedily(
+                run(input_ids[position:]),
+                lambda token: run([token]),
+                max_new_tokens=max_new_tokens,
+                stop_ids=set(self._stop_ids),
+                on_token=on_token,
+                cancelled=cancelled or threading.Event(),
+                repeat_size=self.repeat_stop_size,
+            )
 
-            def end(self) -> None:
-                pass
+    def _rotary(self) -> Rotary | None:
+        config = self.model.config
+        head_size = getattr(config, "head_dim", None) or (
+            config.hidden_size // config.num_attention_heads
+        )
+        try:
+            return Rotary.from_model_config(self.model_dir, head_size)
+        except ConfigError:
+            return None
 
-        ids = torch.tensor([input_ids], dtype=torch.long)
-        stopping = StoppingCriteriaList(
-            [
-                make_stopping_criteria(
-                    ids.shape[1], cancelled or threading.Event(), self.repeat_stop_size
-                )
+    def _read_passages(self, input_ids: list[int], layout: PromptLayout, rotary: Rotary) -> Any:
+        """A cache holding the rules and each passage block read after the rules alone and
+        moved to its place: what ``OnnxGenerator`` assembles from its block cache."""
+        import torch
+        from transformers import DynamicCache
+
+        rules_end = layout.rules_end
+        rules = DynamicCache()
+        self.model(
+            input_ids=torch.tensor([input_ids[:rules_end]]),
+            cache=rules,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        parts = [[(layer.keys, layer.values)] for layer in rules.layers]
+        for start, end in layout.blocks:
+            block = DynamicCache(ddp_cache_data=[layer[0] for layer in parts])
+            self.model(
+                input_ids=torch.tensor([input_ids[start:end]]),
+                position_ids=torch.arange(rules_end, rules_end + end - start)[None],
+                cache=block,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            for layer, computed in zip(parts, block.layers, strict=True):
+                keys = rotary.shift(computed.keys[:, :, rules_end:].numpy(), start - rules_end)
+                layer.append((torch.from_numpy(keys), computed.values[:, :, rules_end:]))
+        return DynamicCache(
+            ddp_cache_data=[
+                (torch.cat([k for k, _ in layer], dim=2), torch.cat([v for _, v in layer], dim=2))
+                for layer in parts
             ]
         )
-        with torch.inference_mode():
-            self.model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                eos_token_id=self._stop_ids,
-                pad_token_id=self._stop_ids[0] if self._stop_ids else None,
-                streamer=_Tokens(self._stop_ids),
-                stopping_criteria=stopping,
-            )
 
 
 class IncrementalText:

@@ -1,34 +1,43 @@
-"""The local model run with ONNX Runtime GenAI, reusing the KV cache of a shared prompt prefix.
+"""The local model run with ONNX Runtime on its ONNX Runtime GenAI export, reusing keys and values.
 
 Same Generator interface, tokenizer, chat format and stopping rules as the torch backend
-(it subclasses it); only the model call differs. Decoder states are kept between turns
-(``KeptPrompts``) and rewound to the longest token prefix a new prompt shares with one:
-every prompt starts with the same fixed rules, so those ~150 tokens are never computed
-twice (time to first token 1,156 -> 741 ms for a 400-token prompt on 2 cores, measured),
-and a prompt with passages seen before (a popular article, a follow-up) computes only
-its question and new turns.
-When the export or ORT is unavailable the torch model serves instead, with a warning.
+(it subclasses it); only the model call differs. The decoder's keys and values live in
+buffers this class owns (``OrtDecoder``), so a prompt is assembled from work done before:
+
+* Passages are read as independent blocks (``block_reuse``): a block computed once is
+  kept (``BlockCache``) and moved into any later prompt that shows that passage, at any
+  rank, next to any other passages. Only the customer's turns and question are computed.
+* Decoder states are kept between turns (``KeptPrompts``): a follow-up continues its
+  conversation's state, so even its earlier turns are not computed again.
+
+When the export or ONNX Runtime is unavailable the torch model serves instead, with a warning.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from bot.generation.block_reuse import BlockCache, BlockKeysValues, PromptLayout, Rotary
 from bot.generation.kept_prompts import KeptPrompts
 from bot.generation.local import LocalGenerator
 from bot.generation.onnx_export import ensure_export
-from bot.generation.stopping import should_stop
+from bot.generation.ort_decoder import DecoderState, OrtDecoder
+from bot.generation.stopping import decode_greedily
 
 logger = logging.getLogger(__name__)
 
 # Below this many shared tokens a fresh decoder state is as cheap as rewinding.
 MIN_REUSED_TOKENS = 16
+# Rules prefixes (one per answer language) whose computed state is kept to read blocks after.
+KEPT_RULES = 4
 
 
 class OnnxGenerator(LocalGenerator):
@@ -40,6 +49,7 @@ class OnnxGenerator(LocalGenerator):
         precision: str = "int8",
         context_tokens: int = 1024,
         kept_prompts: int = 4,
+        passage_cache_mb: int = 512,
         **kwargs: Any,
     ) -> None:
         super().__init__(model_dir, **kwargs)
@@ -48,29 +58,31 @@ class OnnxGenerator(LocalGenerator):
         self.kept_prompts = kept_prompts
         self.context_tokens = context_tokens
         self.runtime = "onnx"  # "torch" after a failed export or load
-        self._og: Any = None
-        self._ort_model: Any = None
-        self._kept: KeptPrompts[Any] = KeptPrompts(kept_prompts, min_reused=MIN_REUSED_TOKENS)
+        self._decoder: OrtDecoder | None = None
+        self._rotary: Rotary | None = None
+        self._kept: KeptPrompts[DecoderState] = KeptPrompts(
+            kept_prompts, min_reused=MIN_REUSED_TOKENS
+        )
+        self.blocks = BlockCache(passage_cache_mb * 2**20)
+        self._rules: OrderedDict[tuple[int, ...], DecoderState] = OrderedDict()
 
     @property
     def loaded(self) -> bool:
-        return self._ort_model is not None or super().loaded
+        return self._decoder is not None or super().loaded
 
     def warm_up(self) -> None:
         if self.loaded:
             return
         self.tokenizer  # noqa: B018 - loads the tokenizer (shared with the torch path)
         with self._load_lock:
-            if self._ort_model is not None:
+            if self._decoder is not None:
                 return
             try:
                 self._load_onnx()
             except Exception as exc:  # noqa: BLE001 - any failure: serve with torch
-                logger.warning(
-                    "ONNX Runtime GenAI could not load the generator, using torch: %s", exc
-                )
-                self._ort_model = None
-        if self._ort_model is None:
+                logger.warning("ONNX Runtime could not load the generator, using torch: %s", exc)
+                self._decoder = None
+        if self._decoder is None:
             self.runtime = "torch"
             super().warm_up()
         else:
@@ -80,23 +92,38 @@ class OnnxGenerator(LocalGenerator):
         directory = ensure_export(self.model_dir, self.adapter_dir, self.export_dir, self.precision)
         if directory is None:
             return
-        import onnxruntime_genai as og
-
         from bot.generation.stopping import stop_token_ids
 
-        threads = self.threads or min(os.cpu_count() or 1, 8)
-        config = og.Config(str(directory))
-        options = {
-            "intra_op_num_threads": threads,
-            "inter_op_num_threads": 1,
-            # Sleep instead of spinning between tokens: the grounding check embeds each
-            # streamed sentence on the same cores meanwhile.
-            "session.intra_op.allow_spinning": "0",
-        }
-        config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
-        self._og = og
-        self._ort_model = og.Model(config)
+        decoder = OrtDecoder(directory, threads=self.threads or min(os.cpu_count() or 1, 8))
         self._stop_ids = stop_token_ids(self.tokenizer)
+        if self.block_attention:
+            self._rotary = self._checked_rotary(decoder)
+        self._decoder = decoder
+
+    def _checked_rotary(self, decoder: OrtDecoder) -> Rotary | None:
+        """The key rotation, if it moves the export's keys exactly; else blocks are not
+        reused (and passages are read with ordinary attention), with a warning."""
+        try:
+            rotary = Rotary.from_model_config(self.model_dir, decoder.shape.head_size)
+        except Exception as exc:  # noqa: BLE001 - any unreadable config: no reuse
+            logger.warning("passage blocks will not be reused: %s", exc)
+            return None
+        # The first layer's keys depend only on each token and its position.
+        tokens, offset = [11, 12, 13, 14], 5
+        alone, after = decoder.new_state(16), decoder.new_state(16)
+        decoder.append(alone, tokens)
+        decoder.append(after, [10] * offset + tokens)
+        moved = rotary.shift(alone.keys[0][0, :, : len(tokens)], offset)
+        expected = after.keys[0][0, :, offset : offset + len(tokens)]
+        if not np.allclose(moved, expected, rtol=1e-3, atol=1e-3 * float(np.abs(expected).max())):
+            logger.warning("this export's keys do not move by rotation: blocks are not reused")
+            return None
+        return rotary
+
+    def layout(self, messages: Any, input_ids: list[int]) -> PromptLayout | None:
+        if self._decoder is not None and self._rotary is None:
+            return None  # blocks cannot be moved: ordinary attention, like the export's
+        return super().layout(messages, input_ids)
 
     def generate_ids(
         self,
@@ -104,48 +131,112 @@ class OnnxGenerator(LocalGenerator):
         max_new_tokens: int,
         on_token: Callable[[int], None],
         cancelled: threading.Event | None = None,
+        layout: PromptLayout | None = None,
     ) -> None:
-        if self._ort_model is None:
-            super().generate_ids(input_ids, max_new_tokens, on_token, cancelled)
+        if self._decoder is None:
+            super().generate_ids(input_ids, max_new_tokens, on_token, cancelled, layout)
             return
-        cancelled = cancelled or threading.Event()
-        state = self._prepare(input_ids, max_new_tokens)
-        stop_ids = set(self._stop_ids)
-        new: list[int] = []
-        while len(new) < max_new_tokens:
-            state.generate_next_token()
-            token = int(state.get_next_tokens()[0])
-            if token in stop_ids:
-                break
-            new.append(token)
-            on_token(token)
-            if state.is_done() or should_stop(new, cancelled, self.repeat_stop_size):
-                break
+        decoder = self._decoder
+        state = self._prepare(input_ids, max_new_tokens, layout)
+        decode_greedily(
+            state.logits,
+            lambda token: decoder.append(state, [token]),
+            max_new_tokens=max_new_tokens,
+            stop_ids=set(self._stop_ids),
+            on_token=on_token,
+            cancelled=cancelled or threading.Event(),
+            repeat_size=self.repeat_stop_size,
+        )
 
     @property
     def kept_states(self) -> int:
         """How many decoder states are kept for reuse."""
         return len(self._kept)
 
-    def forget_prefix(self) -> None:
-        """Drop the kept decoder states (the next prompt is computed whole; for benchmarks)."""
+    def forget_prefix(self, *, passages: bool = True) -> None:
+        """Drop the kept decoder states, and the computed passage blocks unless
+        ``passages`` is False (the next prompt is computed whole; for benchmarks)."""
         with self._decode_lock:
             self._kept.clear()
+            self._rules.clear()
+            if passages:
+                self.blocks.clear()
 
-    def _prepare(self, input_ids: list[int], max_new_tokens: int) -> Any:
-        """A decoder state holding ``input_ids``: a kept one rewound, or a fresh one."""
+    def _prepare(
+        self, input_ids: list[int], max_new_tokens: int, layout: PromptLayout | None
+    ) -> DecoderState:
+        """A decoder state holding ``input_ids``, its ``logits`` those of the next token."""
+        assert self._decoder is not None
         needed = len(input_ids) + max_new_tokens
         kept, shared = self._kept.take(input_ids, needed)
         if kept is not None:
-            state, length = kept.state, kept.max_length
-            state.rewind_to(shared)
+            state = kept.state
         else:
-            params = self._og.GeneratorParams(self._ort_model)
-            length = max(needed, self.context_tokens)
-            params.set_search_options(max_length=length, do_sample=False)
-            state = self._og.Generator(self._ort_model, params)
-        state.append_tokens(input_ids[shared:])
+            state = self._decoder.new_state(max(needed, self.context_tokens))
+        if layout is not None and self._rotary is not None and shared < layout.passages_end:
+            shared = self._place_passages(state, input_ids, layout, shared)
+        state.rewind_to(shared)
+        self._decoder.append(state, input_ids[shared:])
         # Kept at once (all use is under the decode lock); the answer's tokens it will also
         # hold lie after the prompt, and a later turn rewinds to within the prompt.
-        self._kept.keep(state, input_ids, length)
+        self._kept.keep(state, input_ids, state.capacity)
         return state
+
+    def _place_passages(
+        self, state: DecoderState, input_ids: list[int], layout: PromptLayout, shared: int
+    ) -> int:
+        """Write the rules and every passage block the state lacks; the tokens it now holds.
+
+        ``shared`` tokens are already right: a block wholly inside them was placed by an
+        earlier prompt with the same tokens there.
+        """
+        assert self._rotary is not None
+        rules = tuple(input_ids[: layout.rules_end])
+        after_rules = self._after_rules(rules, room=len(input_ids) - len(rules))
+        if shared < len(rules):
+            for mine, theirs in zip(
+                (*state.keys, *state.values), (*after_rules.keys, *after_rules.values), strict=True
+            ):
+                mine[0, :, : len(rules)] = theirs[0, :, : len(rules)]
+        for start, end in layout.blocks:
+            if end <= shared:
+                continue
+            block = tuple(input_ids[start:end])
+            computed = self.blocks.get(rules, block) or self._compute_block(
+                after_rules, rules, block
+            )
+            keys = self._rotary.shift(computed.keys, start - len(rules))
+            for layer in range(len(state.keys)):
+                state.keys[layer][0, :, start:end] = keys[layer]
+                state.values[layer][0, :, start:end] = computed.values[layer]
+        state.set_length(layout.passages_end)
+        return layout.passages_end
+
+    def _after_rules(self, rules: tuple[int, ...], room: int) -> DecoderState:
+        """A state holding the rules with ``room`` tokens after them, to read blocks in
+        (one kept per answer language)."""
+        assert self._decoder is not None
+        state = self._rules.get(rules)
+        if state is None or state.capacity < len(rules) + room:
+            state = self._decoder.new_state(max(self.context_tokens, len(rules) + room))
+            self._decoder.append(state, list(rules))
+            self._rules[rules] = state
+            while len(self._rules) > KEPT_RULES:
+                self._rules.popitem(last=False)
+        self._rules.move_to_end(rules)
+        return state
+
+    def _compute_block(
+        self, after_rules: DecoderState, rules: tuple[int, ...], block: tuple[int, ...]
+    ) -> BlockKeysValues:
+        """``block`` read after the rules alone, at the position right after them; kept."""
+        assert self._decoder is not None
+        start, end = len(rules), len(rules) + len(block)
+        after_rules.rewind_to(start)
+        self._decoder.append(after_rules, list(block))
+        computed = BlockKeysValues(
+            keys=np.stack([k[0, :, start:end] for k in after_rules.keys]),
+            values=np.stack([v[0, :, start:end] for v in after_rules.values]),
+        )
+        self.blocks.put(rules, block, computed)
+        return computed

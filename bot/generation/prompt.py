@@ -37,6 +37,9 @@ Passages:
 {passages}"""
 
 NO_PASSAGES = "(none)"
+PASSAGES_HEADING = "\nPassages:\n"
+# A passage's number with the blank line before it: "[1]" first, then "\n\n[2]" and so on.
+PASSAGE_MARK = re.compile(r"(?:\A|\n\n)\[\d+\]")
 # A run of this many words shared with the rules above means the draft is reciting them.
 LEAK_SHINGLE_WORDS = 8
 WORD = re.compile(r"[a-z0-9']+")
@@ -185,6 +188,27 @@ def repeats_instructions(text: str, system_text: str | None = None) -> bool:
         parts = re.sub(r"\{\w+\}", " | ", rules).split("|")  # no shingle spans a placeholder
     known = set().union(*(_shingles(part, LEAK_SHINGLE_WORDS) for part in parts))
     return bool(_shingles(text, LEAK_SHINGLE_WORDS) & known)
+
+
+def passage_cuts(system_text: str) -> list[int]:
+    """Character offsets in ``system_text`` that split its passages into attention blocks:
+    the start of the first passage, each boundary, the end. Empty without passages.
+
+    A passage's mark ("[2]" and the blank line before it) is a block of its own, so the
+    block holding a passage's title and text is the same whatever rank it was retrieved
+    at, and a generator can reuse what it computed for it (see ``block_reuse``).
+    """
+    heading = system_text.find(PASSAGES_HEADING)
+    if heading < 0:
+        return []
+    start = heading + len(PASSAGES_HEADING)
+    body = system_text[start:]
+    if not PASSAGE_MARK.match(body):
+        return []  # "(none)", or not passages this builder rendered
+    cuts = {start, len(system_text)}
+    for mark in PASSAGE_MARK.finditer(body):
+        cuts.update((start + mark.start(), start + mark.end()))
+    return sorted(cuts)
 
 
 def _clip(text: str, max_chars: int) -> str:

@@ -1,13 +1,13 @@
 """When greedy decoding should stop early: end of turn, the model loops, or the listener went away.
 
-Shared by every in-process backend (torch and ONNX Runtime GenAI), so both stop on the
+Shared by every in-process backend (torch and ONNX Runtime), so both stop on the
 same rules.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 # Chat-format markers that end a turn in ChatML models such as SmolLM2; whichever of
@@ -46,16 +46,26 @@ def should_stop(new_tokens: Sequence[int], cancelled: threading.Event, repeat_si
     return cancelled.is_set() or has_repeated_tail(new_tokens, repeat_size)
 
 
-def make_stopping_criteria(
-    prompt_length: int, cancelled: threading.Event, repeat_size: int = 12
-) -> Any:
-    """A transformers StoppingCriteria applying :func:`should_stop` to the new tokens."""
-    import torch
-    from transformers import StoppingCriteria
-
-    class _Stop(StoppingCriteria):
-        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> Any:
-            stop = should_stop(input_ids[0, prompt_length:].tolist(), cancelled, repeat_size)
-            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool)
-
-    return _Stop()
+def decode_greedily(
+    logits: Any,
+    step: Callable[[int], Any],
+    *,
+    max_new_tokens: int,
+    stop_ids: Collection[int],
+    on_token: Callable[[int], None],
+    cancelled: threading.Event,
+    repeat_size: int,
+) -> list[int]:
+    """Greedy decoding from the prompt's ``logits``; ``step(token)`` runs one token and
+    returns the next logits. End-of-turn ids end the answer and are not passed on."""
+    new: list[int] = []
+    while len(new) < max_new_tokens:
+        token = int(logits.argmax())
+        if token in stop_ids:
+            break
+        new.append(token)
+        on_token(token)
+        if len(new) >= max_new_tokens or should_stop(new, cancelled, repeat_size):
+            break
+        logits = step(token)
+    return new
