@@ -5,10 +5,11 @@
                                    [--no-quantize]
 
 Speed (the base model, on the runtime the settings select unless told otherwise): time to
-first token for a ~400-token prompt (``ttft_ms``: a new topic on a running server, where
-ONNX Runtime reuses the fixed rules' keys and values; ``ttft_cold_ms``: nothing reused;
-``ttft_repeat_ms``: passages seen before, a new question) and greedy decode speed in new
-tokens/s, medians of ``--repeats``; peak resident memory of the process.
+first token for a ~400-token prompt of three passages (``ttft_ms``: a new topic on a
+running server, passages never read before; ``ttft_cold_ms``: nothing reused;
+``ttft_passages_read_ms``: passages read before in other prompts, in a new combination;
+``ttft_repeat_ms``: a follow-up on the previous prompt's passages) and greedy decode speed
+in new tokens/s, medians of ``--repeats``; peak resident memory of the process.
 Quality, for ``base`` and (when `supportbot train generator` has saved one) ``tuned``: on
 demo/generator/heldout.yml, with the passages the retriever finds (the passage holding the
 item's answer made sure of, so retrieval misses do not count against the generator), the
@@ -17,7 +18,8 @@ final answers against the written references, and the share that ended as the ex
 answer (``fallback_rate``).
 
 With ``--json`` the last line is one JSON object: ``runtime``, ``weights``,
-``tokens_per_s``, ``ttft_ms``, ``ttft_cold_ms``, ``ttft_repeat_ms``, ``rss_mb``, ``base`` and ``tuned`` (null
+``tokens_per_s``, ``ttft_ms``, ``ttft_cold_ms``, ``ttft_passages_read_ms``, ``ttft_repeat_ms``,
+``rss_mb``, ``base`` and ``tuned`` (null
 when there is no tuned model) each with ``grounded_rate``, ``rouge_l``, ``fallback_rate``.
 """
 
@@ -36,6 +38,7 @@ from typing import Any
 from bot.generation.factory import local_model_location, make_answerer, make_generator
 from bot.generation.local import LocalGenerator
 from bot.generation.prompt import PromptBuilder, PromptPassage
+from bot.generation.types import ChatMessage
 from bot.settings import Settings
 from knowledge.builder import build_index
 from knowledge.embedder import Embedder
@@ -47,16 +50,19 @@ from training.generator_eval import evaluate_answers
 PROMPT_TOKENS = 400
 
 
-def _prompt_ids(generator: LocalGenerator, variant: int, question: str | None = None) -> list[int]:
-    """A ~400-token prompt; each variant differs after the fixed rules, as real turns do."""
-    passage = PromptPassage(
-        f"Returns policy {variant}",
-        f"You can return most items within {20 + variant} days. " * 60,
+def _passage(number: int) -> PromptPassage:
+    """The ``number``-th of an endless supply of distinct ~75-token passages."""
+    return PromptPassage(
+        f"Returns policy {number}",
+        f"You can return most items within {20 + number} days of delivery. " * 5,
+        "Time limits",
     )
+
+
+def _chat(generator: LocalGenerator, passages: list[int], question: str) -> list[ChatMessage]:
+    """A ~400-token prompt: the fixed rules, three passages, the question."""
     builder = PromptBuilder(generator.count_tokens, max_prompt_tokens=PROMPT_TOKENS)
-    question = question or f"How long do I have to return lamp number {variant}?"
-    messages = builder.build(question, [passage]).messages
-    return [int(i) for i in generator.encode_chat(messages)[0].tolist()]
+    return list(builder.build(question, [_passage(n) for n in passages]).messages)
 
 
 def _stamp(stamps: list[float], _token: int) -> None:
@@ -64,12 +70,14 @@ def _stamp(stamps: list[float], _token: int) -> None:
 
 
 def _timed(
-    generator: LocalGenerator, ids: list[int], new_tokens: int
+    generator: LocalGenerator, messages: list[ChatMessage], new_tokens: int
 ) -> tuple[float, float | None]:
-    """Time to first token (ms) and decode rate (tokens/s) of one greedy answer."""
+    """Time to first token (ms, tokenising included) and decode rate (tokens/s)."""
     stamps: list[float] = []
     started = time.perf_counter()
-    generator.generate_ids(ids, new_tokens, partial(_stamp, stamps))
+    ids = [int(i) for i in generator.encode_chat(messages)[0].tolist()]
+    layout = generator.layout(messages, ids)
+    generator.generate_ids(ids, new_tokens, partial(_stamp, stamps), None, layout)
     if not stamps:
         raise SystemExit("the model produced no token for the speed prompt")
     rate = (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9) if len(stamps) > 1 else None
@@ -79,51 +87,56 @@ def _timed(
 def speed(generator: LocalGenerator, repeats: int, new_tokens: int) -> dict[str, Any]:
     """Time to first token and decode tokens/s through the generator's own decode loop.
 
-    With ONNX Runtime, which keeps decoder states between turns (``KeptPrompts``), three
-    cases: ``ttft_cold_ms`` with nothing kept; ``ttft_ms`` a new topic on a running server
-    (every kept state in use: the least recently used one is rewound to the fixed rules
-    every prompt shares); ``ttft_repeat_ms`` passages a kept state holds with a new question
-    (a popular article asked again, or a follow-up). Torch computes every prompt whole.
-    The repetition stop is off here: the synthetic passage repeats itself and the model with
-    it, and the point is to time ``new_tokens`` tokens.
+    ONNX Runtime keeps the passages it has read (``BlockCache``) and decoder states between
+    turns (``KeptPrompts``); four cases, each a new question:
+    ``ttft_cold_ms`` nothing kept; ``ttft_ms`` a new topic, three passages never read
+    before (only the fixed rules are reused); ``ttft_passages_read_ms`` three passages read
+    before in other prompts, now in a new combination and order (a running server's common
+    case: its popular articles are read); ``ttft_repeat_ms`` the passages of the previous
+    prompt (a follow-up), continued from its kept state. Torch computes every prompt whole.
+    The repetition stop is off here: the synthetic passages repeat themselves and the
+    model with them, and the point is to time ``new_tokens`` tokens.
     """
     repeat_stop_size, generator.repeat_stop_size = generator.repeat_stop_size, 0
     onnx = getattr(generator, "runtime", "torch") == "onnx"
-    slots = getattr(generator, "kept_prompts", 0) if onnx else 0
-    cold, warm, repeat, rates = [], [], [], []
-    variant = 0
+    cold, new_topic, read, repeat, rates = [], [], [], [], []
+    fresh = iter(range(10**6))
+
+    def new_passages() -> list[int]:
+        return [next(fresh) for _ in range(3)]
+
     try:
-        _timed(generator, _prompt_ids(generator, variant), new_tokens)  # warms caches
-        for _ in range(repeats):
-            if not slots:
-                ttft, rate = _timed(
-                    generator, _prompt_ids(generator, variant := variant + 1), new_tokens
-                )
-                warm.append(ttft)
-                rates += [rate] if rate else []
-                continue
-            generator.forget_prefix()  # type: ignore[attr-defined]
-            cold.append(_timed(generator, _prompt_ids(generator, variant := variant + 1), 1)[0])
-            for _ in range(slots - 1):  # the other slots fill with other topics
-                _timed(generator, _prompt_ids(generator, variant := variant + 1), 1)
-            ttft, rate = _timed(
-                generator, _prompt_ids(generator, variant := variant + 1), new_tokens
-            )
-            warm.append(ttft)
+        _timed(generator, _chat(generator, new_passages(), "How long do I have?"), new_tokens)
+        for round_ in range(repeats):
+            if onnx:
+                generator.forget_prefix()  # type: ignore[attr-defined]
+                cold.append(_timed(generator, _chat(generator, new_passages(), "Why?"), 1)[0])
+            question = f"How long do I have to return lamp number {round_}?"
+            topic = new_passages()
+            ttft, rate = _timed(generator, _chat(generator, topic, question), new_tokens)
+            new_topic.append(ttft)
             rates += [rate] if rate else []
-            again = _prompt_ids(generator, variant, f"And is lamp number {variant} refundable?")
-            repeat.append(_timed(generator, again, 1)[0])
+            if not onnx:
+                continue
+            follow_up = f"And is lamp number {round_} refundable?"
+            repeat.append(_timed(generator, _chat(generator, topic, follow_up), 1)[0])
+            earlier = new_passages()
+            _timed(generator, _chat(generator, earlier, "Can I send it back?"), 1)
+            mixed = [earlier[2], topic[0], earlier[0]]  # read before, never together
+            read.append(_timed(generator, _chat(generator, mixed, question + " Really?"), 1)[0])
     finally:
         generator.repeat_stop_size = repeat_stop_size
 
     def median(values: list[float]) -> float | None:
         return round(statistics.median(values), 1) if values else None
 
+    probe = _chat(generator, new_passages(), "How long do I have?")
     return {
         "runtime": getattr(generator, "runtime", "torch"),
-        "prompt_tokens": len(_prompt_ids(generator, 0)),
-        "ttft_ms": median(warm),
+        "prompt_tokens": len(generator.encode_chat(probe)[0]),
+        "ttft_ms": median(new_topic),
         "ttft_cold_ms": median(cold),
+        "ttft_passages_read_ms": median(read),
         "ttft_repeat_ms": median(repeat),
         "tokens_per_s": median(rates),
     }

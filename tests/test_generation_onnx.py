@@ -1,4 +1,5 @@
-"""OnnxGenerator (ONNX Runtime GenAI) on a tiny random Llama exported here, and on the real export."""
+"""OnnxGenerator (ONNX Runtime on a GenAI export) on a tiny random Llama exported here, and on
+the real export."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from bot.generation.block_reuse import Rotary
 from bot.generation.local import LocalGenerator
 from bot.generation.onnx_export import MODEL_FILE, ensure_export, export_location
 from bot.generation.onnx_local import OnnxGenerator
+from bot.generation.prompt import PromptBuilder, PromptPassage
 from bot.generation.types import ChatMessage, Generator, complete_text
 from bot.settings import Settings
 from tests.tiny_lm import (
@@ -123,6 +127,80 @@ def test_a_prompt_with_passages_seen_before_continues_their_state_and_answers_th
     assert tiny.kept_states == 2  # it continued the returns state instead of a fresh one
     tiny.forget_prefix()
     assert asyncio.run(complete_text(tiny, follow_up)) == reused
+
+
+RETURNS = PromptPassage("Returns", "Items can be returned within 30 days, unused.", "Policy")
+SHIPPING = PromptPassage("Shipping", "Standard shipping takes 3 to 5 business days.")
+
+
+def passages_chat(
+    generator: LocalGenerator, question: str, passages: list[PromptPassage]
+) -> list[ChatMessage]:
+    return list(PromptBuilder(generator.count_tokens).build(question, passages).messages)
+
+
+def first_logits(
+    generator: LocalGenerator, messages: list[ChatMessage], monkeypatch: pytest.MonkeyPatch
+) -> np.ndarray:
+    """The logits the backend's greedy loop starts from (its prompt read, blocks and all)."""
+    seen: list[np.ndarray] = []
+    for module in ("local", "onnx_local"):
+        monkeypatch.setattr(
+            f"bot.generation.{module}.decode_greedily",
+            lambda logits, step, **_: seen.append(np.asarray(logits, dtype=np.float32)),
+        )
+    ids = generator.encode_chat(messages)[0].tolist()
+    generator.generate_ids(ids, 1, lambda _token: None, None, generator.layout(messages, ids))
+    return seen[0]
+
+
+def test_a_passage_read_once_serves_a_later_prompt_at_another_rank(tiny: OnnxGenerator) -> None:
+    tiny.forget_prefix()
+    asyncio.run(
+        complete_text(tiny, passages_chat(tiny, "can I return a lamp?", [RETURNS, SHIPPING]))
+    )
+    assert len(tiny.blocks) == 4  # "[1]", the returns text, "\n\n[2]", the shipping text
+    hits, misses = tiny.blocks.hits, tiny.blocks.misses
+    swapped = passages_chat(tiny, "when does my parcel come?", [SHIPPING, RETURNS])
+    reused = asyncio.run(complete_text(tiny, swapped))
+    # Nothing read again: "[1]" is still in the kept state (both prompts open with it),
+    # the other three blocks come from the cache, each at its new place.
+    assert (tiny.blocks.hits - hits, tiny.blocks.misses - misses) == (3, 0)
+    tiny.forget_prefix()  # nothing kept: every block read afresh
+    assert asyncio.run(complete_text(tiny, swapped)) == reused
+    assert tiny.blocks.misses - misses == 4
+
+
+def test_torch_reads_passages_as_the_onnx_runtime_does(
+    tiny: OnnxGenerator, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    messages = passages_chat(tiny, "can I return a lamp?", [SHIPPING, RETURNS])
+    reference = LocalGenerator(tiny_dir, quantize=False)
+    tiny.forget_prefix()
+    onnx = first_logits(tiny, messages, monkeypatch)
+    in_blocks = first_logits(reference, messages, monkeypatch)
+    np.testing.assert_allclose(onnx, in_blocks, atol=1e-4)
+    reference.block_attention = False
+    whole = first_logits(reference, messages, monkeypatch)
+    assert np.abs(whole - in_blocks).max() > 1e-3  # reading in blocks is a different reading
+
+
+def test_keys_that_do_not_move_by_rotation_turn_block_reuse_off(
+    tiny: OnnxGenerator,
+    tiny_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: Any,
+) -> None:
+    monkeypatch.setattr(Rotary, "shift", lambda self, keys, delta: keys)
+    generator = OnnxGenerator(tiny_dir, export_dir=tiny.export_dir, precision="fp32")
+    with caplog.at_level(logging.WARNING):
+        generator.warm_up()
+    assert generator.runtime == "onnx" and "do not move by rotation" in caplog.text
+    messages = passages_chat(generator, "can I return a lamp?", [RETURNS])
+    ids = generator.encode_chat(messages)[0].tolist()
+    assert generator.layout(messages, ids) is None  # read with ordinary attention
+    assert asyncio.run(complete_text(generator, messages, max_new_tokens=4))
+    assert len(generator.blocks) == 0
 
 
 def test_the_export_is_cached_by_fingerprint(
