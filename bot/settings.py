@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         # int8: on the 80 held-out questions the tuned model's drafts were grounded 56.3% of
         # the time (fp32 57.5%, int4 42.5%) at 51.8 new tokens/s (fp32 26.1, int4 35-63).
         "int8",
-        description="Weight precision of the ONNX Runtime GenAI export.",
+        description="Weight precision of the ONNX export (made by the ONNX Runtime GenAI builder).",
     )
     generator_url: str | None = Field(
         None,

@@ -26,7 +26,7 @@ def models_fetch() -> None:
         runtime = "onnx" if embedder.uses_onnx else "torch (the ONNX export failed, see the log)"
         console.print(f"embedder runtime: {runtime} ({embedder.onnx_dir})")
     if settings.generator_backend == "local" and settings.generator_runtime == "onnx":
-        # Export the serving generator for ONNX Runtime GenAI now (cached; about 20 s the
+        # Export the serving generator for ONNX Runtime now (cached; about 20 s the
         # first time) rather than on the server's first start.
         from bot.generation.factory import make_generator
         from bot.generation.onnx_local import OnnxGenerator

@@ -1,8 +1,10 @@
-"""Export a Hugging Face causal LM folder for ONNX Runtime GenAI, once, cached by a fingerprint.
+"""Export a Hugging Face causal LM folder with ONNX Runtime GenAI's model builder, once,
+cached by a fingerprint.
 
-Why: ORT GenAI runs the model as one fused graph with 8-bit weights (MatMulNBits, int8
-compute) and a preallocated KV cache; on this project's 2-core AVX2 machine it decodes
-SmolLM2-135M about 3x faster than torch with int8 linear layers (benchmarks/generator.py).
+Why: the builder writes the model as one fused graph with 8-bit weights (MatMulNBits, int8
+compute) whose attention reads and writes a preallocated key/value buffer; run by ONNX
+Runtime (``ort_decoder``) it decodes SmolLM2-135M on this project's 2-core AVX2 machine
+about 3x faster than torch with int8 linear layers (benchmarks/generator.py).
 The export uses the package's own model builder in a child process (its memory is given
 back when it ends); a LoRA adapter is merged into a temporary copy first. If anything
 fails the caller falls back to torch and the log says why.
