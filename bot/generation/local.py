@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import AssetError, ConfigError
-from bot.generation.block_reuse import PromptLayout, Rotary, prompt_layout
+from bot.generation.block_reuse import PromptLayout, prompt_layout
 from bot.generation.stopping import decode_greedily, stop_token_ids
 from bot.generation.threaded import Push, stream_from_thread
+from bot.generation.torch_passages import model_rotary, read_passages
 from bot.generation.types import ChatMessage, GenerationError
 
 
@@ -181,9 +182,9 @@ class LocalGenerator:
             return out.logits[0, -1]
 
         with torch.inference_mode():
-            rotary = self._rotary() if layout is not None else None
+            rotary = model_rotary(model, self.model_dir) if layout is not None else None
             if layout is not None and rotary is not None:
-                cache = self._read_passages(input_ids, layout, rotary)
+                cache = read_passages(model, input_ids, layout, rotary)
                 position = layout.passages_end
             decode_greedily(
                 run(input_ids[position:]),
@@ -194,50 +195,6 @@ class LocalGenerator:
                 cancelled=cancelled or threading.Event(),
                 repeat_size=self.repeat_stop_size,
             )
-
-    def _rotary(self) -> Rotary | None:
-        config = self.model.config
-        head_size = getattr(config, "head_dim", None) or (
-            config.hidden_size // config.num_attention_heads
-        )
-        try:
-            return Rotary.from_model_config(self.model_dir, head_size)
-        except ConfigError:
-            return None
-
-    def _read_passages(self, input_ids: list[int], layout: PromptLayout, rotary: Rotary) -> Any:
-        """A cache holding the rules and each passage block read after the rules alone and
-        moved to its place: what ``OnnxGenerator`` assembles from its block cache."""
-        import torch
-        from transformers import DynamicCache
-
-        rules_end = layout.rules_end
-        rules = DynamicCache()
-        self.model(
-            input_ids=torch.tensor([input_ids[:rules_end]]),
-            cache=rules,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        parts = [[(layer.keys, layer.values)] for layer in rules.layers]
-        for start, end in layout.blocks:
-            block = DynamicCache(ddp_cache_data=[layer[0] for layer in parts])
-            self.model(
-                input_ids=torch.tensor([input_ids[start:end]]),
-                position_ids=torch.arange(rules_end, rules_end + end - start)[None],
-                cache=block,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            for layer, computed in zip(parts, block.layers, strict=True):
-                keys = rotary.shift(computed.keys[:, :, rules_end:].numpy(), start - rules_end)
-                layer.append((torch.from_numpy(keys), computed.values[:, :, rules_end:]))
-        return DynamicCache(
-            ddp_cache_data=[
-                (torch.cat([k for k, _ in layer], dim=2), torch.cat([v for _, v in layer], dim=2))
-                for layer in parts
-            ]
-        )
 
 
 class IncrementalText:

@@ -18,17 +18,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from bot.generation.block_reuse import BlockCache, BlockKeysValues, PromptLayout, Rotary
+from bot.generation.block_reuse import BlockCache, PromptLayout
 from bot.generation.kept_prompts import KeptPrompts
 from bot.generation.local import LocalGenerator
 from bot.generation.onnx_export import ensure_export
+from bot.generation.onnx_passages import PassageReader, checked_rotary
 from bot.generation.ort_decoder import DecoderState, OrtDecoder
 from bot.generation.stopping import decode_greedily
 
@@ -36,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 # Below this many shared tokens a fresh decoder state is as cheap as rewinding.
 MIN_REUSED_TOKENS = 16
-# Rules prefixes (one per answer language) whose computed state is kept to read blocks after.
-KEPT_RULES = 4
 
 
 class OnnxGenerator(LocalGenerator):
@@ -59,12 +55,11 @@ class OnnxGenerator(LocalGenerator):
         self.context_tokens = context_tokens
         self.runtime = "onnx"  # "torch" after a failed export or load
         self._decoder: OrtDecoder | None = None
-        self._rotary: Rotary | None = None
+        self._passages: PassageReader | None = None  # None: passages are read whole
         self._kept: KeptPrompts[DecoderState] = KeptPrompts(
             kept_prompts, min_reused=MIN_REUSED_TOKENS
         )
         self.blocks = BlockCache(passage_cache_mb * 2**20)
-        self._rules: OrderedDict[tuple[int, ...], DecoderState] = OrderedDict()
 
     @property
     def loaded(self) -> bool:
@@ -96,32 +91,15 @@ class OnnxGenerator(LocalGenerator):
 
         decoder = OrtDecoder(directory, threads=self.threads or min(os.cpu_count() or 1, 8))
         self._stop_ids = stop_token_ids(self.tokenizer)
-        if self.block_attention:
-            self._rotary = self._checked_rotary(decoder)
+        rotary = checked_rotary(decoder, self.model_dir) if self.block_attention else None
+        if rotary is not None:
+            self._passages = PassageReader(
+                decoder, rotary, self.blocks, context_tokens=self.context_tokens
+            )
         self._decoder = decoder
 
-    def _checked_rotary(self, decoder: OrtDecoder) -> Rotary | None:
-        """The key rotation, if it moves the export's keys exactly; else blocks are not
-        reused (and passages are read with ordinary attention), with a warning."""
-        try:
-            rotary = Rotary.from_model_config(self.model_dir, decoder.shape.head_size)
-        except Exception as exc:  # noqa: BLE001 - any unreadable config: no reuse
-            logger.warning("passage blocks will not be reused: %s", exc)
-            return None
-        # The first layer's keys depend only on each token and its position.
-        tokens, offset = [11, 12, 13, 14], 5
-        alone, after = decoder.new_state(16), decoder.new_state(16)
-        decoder.append(alone, tokens)
-        decoder.append(after, [10] * offset + tokens)
-        moved = rotary.shift(alone.keys[0][0, :, : len(tokens)], offset)
-        expected = after.keys[0][0, :, offset : offset + len(tokens)]
-        if not np.allclose(moved, expected, rtol=1e-3, atol=1e-3 * float(np.abs(expected).max())):
-            logger.warning("this export's keys do not move by rotation: blocks are not reused")
-            return None
-        return rotary
-
     def layout(self, messages: Any, input_ids: list[int]) -> PromptLayout | None:
-        if self._decoder is not None and self._rotary is None:
+        if self._decoder is not None and self._passages is None:
             return None  # blocks cannot be moved: ordinary attention, like the export's
         return super().layout(messages, input_ids)
 
@@ -158,7 +136,8 @@ class OnnxGenerator(LocalGenerator):
         ``passages`` is False (the next prompt is computed whole; for benchmarks)."""
         with self._decode_lock:
             self._kept.clear()
-            self._rules.clear()
+            if self._passages is not None:
+                self._passages.forget()
             if passages:
                 self.blocks.clear()
 
@@ -173,70 +152,11 @@ class OnnxGenerator(LocalGenerator):
             state = kept.state
         else:
             state = self._decoder.new_state(max(needed, self.context_tokens))
-        if layout is not None and self._rotary is not None and shared < layout.passages_end:
-            shared = self._place_passages(state, input_ids, layout, shared)
+        if layout is not None and self._passages is not None and shared < layout.passages_end:
+            shared = self._passages.place(state, input_ids, layout, shared)
         state.rewind_to(shared)
         self._decoder.append(state, input_ids[shared:])
         # Kept at once (all use is under the decode lock); the answer's tokens it will also
         # hold lie after the prompt, and a later turn rewinds to within the prompt.
         self._kept.keep(state, input_ids, state.capacity)
         return state
-
-    def _place_passages(
-        self, state: DecoderState, input_ids: list[int], layout: PromptLayout, shared: int
-    ) -> int:
-        """Write the rules and every passage block the state lacks; the tokens it now holds.
-
-        ``shared`` tokens are already right: a block wholly inside them was placed by an
-        earlier prompt with the same tokens there.
-        """
-        assert self._rotary is not None
-        rules = tuple(input_ids[: layout.rules_end])
-        after_rules = self._after_rules(rules, room=len(input_ids) - len(rules))
-        if shared < len(rules):
-            for mine, theirs in zip(
-                (*state.keys, *state.values), (*after_rules.keys, *after_rules.values), strict=True
-            ):
-                mine[0, :, : len(rules)] = theirs[0, :, : len(rules)]
-        for start, end in layout.blocks:
-            if end <= shared:
-                continue
-            block = tuple(input_ids[start:end])
-            computed = self.blocks.get(rules, block) or self._compute_block(
-                after_rules, rules, block
-            )
-            keys = self._rotary.shift(computed.keys, start - len(rules))
-            for layer in range(len(state.keys)):
-                state.keys[layer][0, :, start:end] = keys[layer]
-                state.values[layer][0, :, start:end] = computed.values[layer]
-        state.set_length(layout.passages_end)
-        return layout.passages_end
-
-    def _after_rules(self, rules: tuple[int, ...], room: int) -> DecoderState:
-        """A state holding the rules with ``room`` tokens after them, to read blocks in
-        (one kept per answer language)."""
-        assert self._decoder is not None
-        state = self._rules.get(rules)
-        if state is None or state.capacity < len(rules) + room:
-            state = self._decoder.new_state(max(self.context_tokens, len(rules) + room))
-            self._decoder.append(state, list(rules))
-            self._rules[rules] = state
-            while len(self._rules) > KEPT_RULES:
-                self._rules.popitem(last=False)
-        self._rules.move_to_end(rules)
-        return state
-
-    def _compute_block(
-        self, after_rules: DecoderState, rules: tuple[int, ...], block: tuple[int, ...]
-    ) -> BlockKeysValues:
-        """``block`` read after the rules alone, at the position right after them; kept."""
-        assert self._decoder is not None
-        start, end = len(rules), len(rules) + len(block)
-        after_rules.rewind_to(start)
-        self._decoder.append(after_rules, list(block))
-        computed = BlockKeysValues(
-            keys=np.stack([k[0, :, start:end] for k in after_rules.keys]),
-            values=np.stack([v[0, :, start:end] for v in after_rules.values]),
-        )
-        self.blocks.put(rules, block, computed)
-        return computed
