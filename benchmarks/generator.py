@@ -9,7 +9,10 @@ first token for a ~400-token prompt of three passages (``ttft_ms``: a new topic 
 running server, passages never read before; ``ttft_cold_ms``: nothing reused;
 ``ttft_passages_read_ms``: passages read before in other prompts, in a new combination;
 ``ttft_repeat_ms``: a follow-up on the previous prompt's passages) and greedy decode speed
-in new tokens/s, medians of ``--repeats``; peak resident memory of the process.
+in new tokens/s, medians of ``--repeats``; peak resident memory of the process. With the
+quality part too, ``ttft_questions_p50_ms``/``_p90_ms``: the held-out questions asked in turn
+on a fresh server with the passages retrieved for them, and ``passage_hit_rate``, the
+share of their passage tokens already read by then.
 Quality, for ``base`` and (when `supportbot train generator` has saved one) ``tuned``: on
 demo/generator/heldout.yml, with the passages the retriever finds (the passage holding the
 item's answer made sure of, so retrieval misses do not count against the generator), the
@@ -45,6 +48,7 @@ from knowledge.embedder import Embedder
 from knowledge.modes import make_retriever
 from knowledge.store import KnowledgeStore
 from training.generator_data import load_generator_items
+from training.generator_dataset import passages_for
 from training.generator_eval import evaluate_answers
 
 PROMPT_TOKENS = 400
@@ -142,6 +146,35 @@ def speed(generator: LocalGenerator, repeats: int, new_tokens: int) -> dict[str,
     }
 
 
+def ttft_on_questions(
+    generator: LocalGenerator, items: list[Any], retriever: Any, max_prompt_tokens: int
+) -> dict[str, Any]:
+    """Time to first token for the held-out questions asked one after another on a fresh
+    server, with the passages the retriever finds: how a running server's passage cache
+    fills with real traffic (``passage_hit_rate``: the share of passage tokens whose block
+    was already read)."""
+    if getattr(generator, "runtime", "torch") != "onnx":
+        return {}
+    generator.forget_prefix()  # type: ignore[attr-defined]
+    blocks = generator.blocks  # type: ignore[attr-defined]
+    found, missed = blocks.tokens_found, blocks.tokens_missed
+    builder = PromptBuilder(generator.count_tokens, max_prompt_tokens=max_prompt_tokens)
+    times = []
+    for item in items:
+        passages = [
+            PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section)
+            for p in passages_for(item, retriever)
+        ]
+        messages = list(builder.build(item.question, passages, item.history).messages)
+        times.append(_timed(generator, messages, 1)[0])
+    found, missed = blocks.tokens_found - found, blocks.tokens_missed - missed
+    return {
+        "ttft_questions_p50_ms": round(statistics.median(times), 1),
+        "ttft_questions_p90_ms": round(statistics.quantiles(times, n=10)[-1], 1),
+        "passage_hit_rate": round(found / max(found + missed, 1), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -194,6 +227,10 @@ def main() -> None:
             build_index([settings.kb_dir], embedder, Path(index_dir), progress=False)
             store = KnowledgeStore.load(Path(index_dir), expected_embedder=embedder.name)
             retriever = make_retriever(store, embedder, settings.retrieval_mode)
+            if not args.no_speed:
+                result |= ttft_on_questions(
+                    base_generator, items, retriever, settings.generator_max_prompt_tokens
+                )
             answerer = make_answerer(base, embedder, base_generator)
             result["base"] = evaluate_answers(items, retriever, answerer)  # type: ignore[arg-type]
             tuned_dir, tuned_adapter = local_model_location(

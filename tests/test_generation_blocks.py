@@ -184,9 +184,10 @@ def test_a_stored_block_is_a_hit_and_an_unknown_one_a_miss() -> None:
     cache, kv = BlockCache(1000), block(2)
     cache.put(RULES, (10,), kv)
     assert cache.get(RULES, (10,)) is kv
-    assert cache.get(RULES, (11,)) is None
+    assert cache.get(RULES, (11, 12, 13)) is None
     assert cache.get((9,), (10,)) is None  # the same block after other rules
     assert (cache.hits, cache.misses) == (1, 2)
+    assert (cache.tokens_found, cache.tokens_missed) == (1, 4)  # weighed by block length
 
 
 def test_over_budget_the_least_recently_used_block_goes_and_get_refreshes_it() -> None:

@@ -122,6 +122,7 @@ class BlockCache:
             OrderedDict()
         )
         self.hits = self.misses = 0
+        self.tokens_found = self.tokens_missed = 0  # the same, weighed by block length
 
     def __len__(self) -> int:
         return len(self._blocks)
@@ -130,8 +131,10 @@ class BlockCache:
         found = self._blocks.get((rules, block))
         if found is None:
             self.misses += 1
+            self.tokens_missed += len(block)
             return None
         self.hits += 1
+        self.tokens_found += len(block)
         self._blocks.move_to_end((rules, block))
         return found
 
