@@ -10,9 +10,10 @@ running server, passages never read before; ``ttft_cold_ms``: nothing reused;
 ``ttft_passages_read_ms``: passages read before in other prompts, in a new combination;
 ``ttft_repeat_ms``: a follow-up on the previous prompt's passages) and greedy decode speed
 in new tokens/s, medians of ``--repeats``; peak resident memory of the process. With the
-quality part too, ``ttft_questions_p50_ms``/``_p90_ms``: the held-out questions asked in turn
-on a fresh server with the passages retrieved for them, and ``passage_hit_rate``, the
-share of their passage tokens already read by then.
+quality part too (ONNX), ``ttft_questions``: ``p50_ms``/``p90_ms`` for the held-out questions
+asked in turn on a fresh server with the passages retrieved for them, and
+``passage_hit_rate``, the share of their passage tokens already read by then;
+``ttft_questions_read_ahead``: the same after the server read the knowledge base ahead.
 Quality, for ``base`` and (when `supportbot train generator` has saved one) ``tuned``: on
 demo/generator/heldout.yml, with the passages the retriever finds (the passage holding the
 item's answer made sure of, so retrieval misses do not count against the generator), the
@@ -33,6 +34,7 @@ import json
 import resource
 import statistics
 import tempfile
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -147,18 +149,21 @@ def speed(generator: LocalGenerator, repeats: int, new_tokens: int) -> dict[str,
 
 
 def ttft_on_questions(
-    generator: LocalGenerator, items: list[Any], retriever: Any, max_prompt_tokens: int
+    generator: LocalGenerator,
+    items: list[Any],
+    retriever: Any,
+    builder: PromptBuilder,
+    knowledge: list[PromptPassage] | None = None,
 ) -> dict[str, Any]:
     """Time to first token for the held-out questions asked one after another on a fresh
-    server, with the passages the retriever finds: how a running server's passage cache
-    fills with real traffic (``passage_hit_rate``: the share of passage tokens whose block
-    was already read)."""
-    if getattr(generator, "runtime", "torch") != "onnx":
-        return {}
+    server, with the passages the retriever finds; with ``knowledge``, after the server
+    read those passages ahead (as `supportbot serve` does). ``passage_hit_rate``: the share of the
+    questions' passage tokens whose block was already read."""
     generator.forget_prefix()  # type: ignore[attr-defined]
+    if knowledge is not None:
+        generator.read_ahead(knowledge, builder, threading.Event())  # type: ignore[attr-defined]
     blocks = generator.blocks  # type: ignore[attr-defined]
     found, missed = blocks.tokens_found, blocks.tokens_missed
-    builder = PromptBuilder(generator.count_tokens, max_prompt_tokens=max_prompt_tokens)
     times = []
     for item in items:
         passages = [
@@ -169,8 +174,8 @@ def ttft_on_questions(
         times.append(_timed(generator, messages, 1)[0])
     found, missed = blocks.tokens_found - found, blocks.tokens_missed - missed
     return {
-        "ttft_questions_p50_ms": round(statistics.median(times), 1),
-        "ttft_questions_p90_ms": round(statistics.quantiles(times, n=10)[-1], 1),
+        "p50_ms": round(statistics.median(times), 1),
+        "p90_ms": round(statistics.quantiles(times, n=10)[-1], 1),
         "passage_hit_rate": round(found / max(found + missed, 1), 3),
     }
 
@@ -227,9 +232,20 @@ def main() -> None:
             build_index([settings.kb_dir], embedder, Path(index_dir), progress=False)
             store = KnowledgeStore.load(Path(index_dir), expected_embedder=embedder.name)
             retriever = make_retriever(store, embedder, settings.retrieval_mode)
-            if not args.no_speed:
-                result |= ttft_on_questions(
-                    base_generator, items, retriever, settings.generator_max_prompt_tokens
+            if not args.no_speed and result["runtime"] == "onnx":
+                builder = PromptBuilder(
+                    base_generator.count_tokens,
+                    company=settings.tenant_name,
+                    max_prompt_tokens=settings.generator_max_prompt_tokens,
+                )
+                result["ttft_questions"] = ttft_on_questions(
+                    base_generator, items, retriever, builder
+                )
+                knowledge = [
+                    PromptPassage(c.title, c.text, c.section) for c in store.chunks.values()
+                ]
+                result["ttft_questions_read_ahead"] = ttft_on_questions(
+                    base_generator, items, retriever, builder, knowledge
                 )
             answerer = make_answerer(base, embedder, base_generator)
             result["base"] = evaluate_answers(items, retriever, answerer)  # type: ignore[arg-type]

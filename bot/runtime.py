@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
 
 from bot.conversation_log import SqlConversationLog
 from bot.dialogue import DialogueManager
 from bot.embedding import make_embedder
+from bot.generation.answerer import GroundedAnswerer
 from bot.generation.factory import make_answerer
+from bot.generation.prompt import PromptPassage
 from bot.intents import IntentClassifier
 from bot.language import LanguageDetector
 from bot.policy import PolicyConfig
@@ -23,6 +28,8 @@ from knowledge.vector_index import limit_search_threads
 
 __all__ = ["Runtime", "build_runtime", "limit_blas_threads", "make_embedder"]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class Runtime:
@@ -30,9 +37,44 @@ class Runtime:
     embedder: Embedder
     dialogue: DialogueManager
     log: SqlConversationLog
+    background: list[threading.Thread] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
+        self.stopping.set()
+        for thread in self.background:
+            thread.join(timeout=10)
         self.log.close()
+
+
+def start_reading_ahead(
+    answerer: GroundedAnswerer, store: KnowledgeStore, stop: threading.Event, ranks: int
+) -> threading.Thread | None:
+    """Read the knowledge base's passages into the generator's passage cache in the
+    background, so that a question about them computes only itself (ONNX runtime only)."""
+    read_ahead = getattr(answerer.generator, "read_ahead", None)
+    if read_ahead is None:
+        return None
+    chunks = list(store.chunks.values())
+
+    def run() -> None:
+        started = time.perf_counter()
+        kept = 0
+        for language in sorted({chunk.language for chunk in chunks}):
+            passages = [
+                PromptPassage(c.title, c.text, c.section) for c in chunks if c.language == language
+            ]
+            kept += read_ahead(passages, answerer.builder, stop, language, ranks)
+        logger.info(
+            "read %d of %d knowledge-base passages ahead in %.0f s",
+            kept,
+            len(chunks),
+            time.perf_counter() - started,
+        )
+
+    thread = threading.Thread(target=run, name="supportbot-read-ahead", daemon=True)
+    thread.start()
+    return thread
 
 
 def limit_blas_threads() -> None:
@@ -74,8 +116,13 @@ def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Runti
     settings.data_home.mkdir(parents=True, exist_ok=True)
     log = SqlConversationLog(settings.resolved_database_url)
     answerer = make_answerer(settings, embedder)  # None with generator_backend=none
+    stopping = threading.Event()
+    background = []
     if answerer is not None:
         answerer.warm_up()
+        if settings.generator_read_ahead:
+            thread = start_reading_ahead(answerer, store, stopping, settings.retrieval_top_k)
+            background += [thread] if thread else []
     dialogue = DialogueManager(
         tenant=tenant,
         classifier=classifier,
@@ -93,4 +140,11 @@ def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Runti
         max_message_chars=settings.max_message_chars,
         answerer=answerer,
     )
-    return Runtime(settings=settings, embedder=embedder, dialogue=dialogue, log=log)
+    return Runtime(
+        settings=settings,
+        embedder=embedder,
+        dialogue=dialogue,
+        log=log,
+        background=background,
+        stopping=stopping,
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,32 @@ def test_keys_that_do_not_move_by_rotation_turn_block_reuse_off(
     assert generator.layout(messages, ids) is None  # read with ordinary attention
     assert asyncio.run(complete_text(generator, messages, max_new_tokens=4))
     assert len(generator.blocks) == 0
+
+
+def test_passages_read_ahead_serve_the_first_question_about_them(tiny: OnnxGenerator) -> None:
+    tiny.forget_prefix()
+    builder = PromptBuilder(tiny.count_tokens)
+    assert tiny.read_ahead([RETURNS, SHIPPING], builder, threading.Event()) == 2
+    misses = tiny.blocks.misses
+    question = passages_chat(tiny, "can I return a lamp?", [SHIPPING, RETURNS])
+    ahead = asyncio.run(complete_text(tiny, question))
+    assert tiny.blocks.misses == misses  # every block of the first prompt was read ahead
+    tiny.forget_prefix()
+    assert asyncio.run(complete_text(tiny, question)) == ahead
+
+
+def test_reading_ahead_stops_when_the_cache_is_full_or_told_to(
+    tiny: OnnxGenerator, tiny_dir: Path
+) -> None:
+    builder = PromptBuilder(tiny.count_tokens)
+    full = OnnxGenerator(tiny_dir, export_dir=tiny.export_dir, precision="fp32", passage_cache_mb=0)
+    full.warm_up()
+    assert full.read_ahead([RETURNS, SHIPPING], builder, threading.Event()) == 0
+    assert len(full.blocks) == 0  # nothing dropped to make room: nothing read
+    stop = threading.Event()
+    stop.set()
+    tiny.forget_prefix()
+    assert tiny.read_ahead([RETURNS], builder, stop) == 0 and len(tiny.blocks) == 0
 
 
 def test_the_export_is_cached_by_fingerprint(

@@ -127,6 +127,10 @@ class BlockCache:
     def __len__(self) -> int:
         return len(self._blocks)
 
+    def contains(self, rules: tuple[int, ...], block: tuple[int, ...]) -> bool:
+        """Whether the block is kept (not counted as a hit or a miss)."""
+        return (rules, block) in self._blocks
+
     def get(self, rules: tuple[int, ...], block: tuple[int, ...]) -> BlockKeysValues | None:
         found = self._blocks.get((rules, block))
         if found is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from bot.generation.local import LocalGenerator
 from bot.generation.onnx_export import ensure_export
 from bot.generation.onnx_passages import PassageReader, checked_rotary
 from bot.generation.ort_decoder import DecoderState, OrtDecoder
+from bot.generation.prompt import PromptBuilder, PromptPassage
 from bot.generation.stopping import decode_greedily
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,39 @@ class OnnxGenerator(LocalGenerator):
             cancelled=cancelled or threading.Event(),
             repeat_size=self.repeat_stop_size,
         )
+
+    def read_ahead(
+        self,
+        passages: Iterable[PromptPassage],
+        builder: PromptBuilder,
+        stop: threading.Event,
+        language: str = "en",
+        ranks: int = 3,
+    ) -> int:
+        """Read ``passages`` into the passage cache before any question shows them, while
+        they fit without dropping others; how many of them are kept when it ends.
+
+        Each passage is read as a prompt shows it whole, and the marks of the first
+        ``ranks`` places ("[1]", "[2]", ...) with them. A turn waits for at most one
+        passage: the decode lock is taken per passage.
+        """
+        if self._decoder is None or self._passages is None:
+            return 0
+        marks = [PromptPassage("-", "-") for _ in range(ranks)]
+        kept = -1  # the marks' prompt is not one of the passages
+        for group in (marks, *([passage] for passage in passages)):
+            if stop.is_set():
+                break
+            messages = builder.build("?", group, language=language).messages
+            ids = [int(i) for i in self.encode_chat(messages)[0].tolist()]
+            layout = self.layout(messages, ids)
+            if layout is None:
+                continue
+            with self._decode_lock:
+                if not self._passages.read_ahead(ids, layout):
+                    break
+            kept += 1
+        return max(kept, 0)
 
     @property
     def kept_states(self) -> int:

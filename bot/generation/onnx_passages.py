@@ -80,6 +80,21 @@ class PassageReader:
         state.set_length(layout.passages_end)
         return layout.passages_end
 
+    def read_ahead(self, input_ids: list[int], layout: PromptLayout) -> bool:
+        """Read the blocks of ``input_ids`` not yet kept, before a question shows them;
+        False (nothing more read) once one would not fit the cache without dropping others."""
+        rules = tuple(input_ids[: layout.rules_end])
+        after_rules = self._state_after(rules, room=len(input_ids) - len(rules))
+        per_token = self.decoder.shape.bytes_per_token
+        for start, end in layout.blocks:
+            block = tuple(input_ids[start:end])
+            if self.blocks.contains(rules, block):
+                continue
+            if self.blocks.bytes + len(block) * per_token > self.blocks.max_bytes:
+                return False
+            self._read(after_rules, rules, block)
+        return True
+
     def forget(self) -> None:
         """Drop the kept rules states (the block cache is the caller's)."""
         self._after_rules.clear()
