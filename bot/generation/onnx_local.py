@@ -46,7 +46,7 @@ class OnnxGenerator(LocalGenerator):
         precision: str = "int8",
         context_tokens: int = 1024,
         kept_prompts: int = 4,
-        passage_cache_mb: int = 512,
+        passage_cache_mb: int = 768,
         **kwargs: Any,
     ) -> None:
         super().__init__(model_dir, **kwargs)
