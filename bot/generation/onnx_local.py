@@ -149,12 +149,13 @@ class OnnxGenerator(LocalGenerator):
         for group in (marks, *([passage] for passage in passages)):
             if stop.is_set():
                 break
-            messages = builder.build("?", group, language=language).messages
-            ids = [int(i) for i in self.encode_chat(messages)[0].tolist()]
-            layout = self.layout(messages, ids)
-            if layout is None:
-                continue
+            # Tokenising under the lock too: the decode thread shares the tokenizer.
             with self._decode_lock:
+                messages = builder.build("?", group, language=language).messages
+                ids = [int(i) for i in self.encode_chat(messages)[0].tolist()]
+                layout = self.layout(messages, ids)
+                if layout is None:
+                    continue
                 if not self._passages.read_ahead(ids, layout):
                     break
             kept += 1
