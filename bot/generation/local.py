@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bot.errors import AssetError, ConfigError
-from bot.generation.block_reuse import PromptLayout, prompt_layout
+from bot.generation.block_reuse import PromptLayout, Rotary, prompt_layout
 from bot.generation.stopping import decode_greedily, stop_token_ids
 from bot.generation.threaded import Push, stream_from_thread
 from bot.generation.torch_passages import model_rotary, read_passages
@@ -147,6 +148,11 @@ class LocalGenerator:
     def loaded(self) -> bool:
         return self._model is not None
 
+    @functools.cached_property
+    def _key_rotary(self) -> Rotary | None:
+        """How to move keys for block reading, read once from the model's config."""
+        return model_rotary(self.model, self.model_dir)
+
     def generate_ids(
         self,
         input_ids: list[int],
@@ -182,7 +188,7 @@ class LocalGenerator:
             return out.logits[0, -1]
 
         with torch.inference_mode():
-            rotary = model_rotary(model, self.model_dir) if layout is not None else None
+            rotary = self._key_rotary if layout is not None else None
             if layout is not None and rotary is not None:
                 cache = read_passages(model, input_ids, layout, rotary)
                 position = layout.passages_end
