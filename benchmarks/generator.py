@@ -166,10 +166,7 @@ def ttft_on_questions(
     found, missed = blocks.tokens_found, blocks.tokens_missed
     times = []
     for item in items:
-        passages = [
-            PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section)
-            for p in passages_for(item, retriever)
-        ]
+        passages = [PromptPassage.of(p.chunk) for p in passages_for(item, retriever)]
         messages = list(builder.build(item.question, passages, item.history).messages)
         times.append(_timed(generator, messages, 1)[0])
     found, missed = blocks.tokens_found - found, blocks.tokens_missed - missed
@@ -241,9 +238,7 @@ def main() -> None:
                 result["ttft_questions"] = ttft_on_questions(
                     base_generator, items, retriever, builder
                 )
-                knowledge = [
-                    PromptPassage(c.title, c.text, c.section) for c in store.chunks.values()
-                ]
+                knowledge = [PromptPassage.of(c) for c in store.chunks.values()]
                 result["ttft_questions_read_ahead"] = ttft_on_questions(
                     base_generator, items, retriever, builder, knowledge
                 )

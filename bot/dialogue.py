@@ -116,9 +116,7 @@ class DialogueManager:
                 ChatMessage("user" if role == "user" else "assistant", said)
                 for role, said in session.history
             ]
-            passages = [
-                PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section) for p in turn.passages
-            ]
+            passages = [PromptPassage.of(p.chunk) for p in turn.passages]
             async for event in self.answerer.answer(turn.text, passages, history, reply.language):
                 if isinstance(event, AnswerDelta):
                     yield ReplyDelta(event.text)

@@ -61,9 +61,7 @@ def start_reading_ahead(
         started = time.perf_counter()
         kept = 0
         for language in sorted({chunk.language for chunk in chunks}):
-            passages = [
-                PromptPassage(c.title, c.text, c.section) for c in chunks if c.language == language
-            ]
+            passages = [PromptPassage.of(c) for c in chunks if c.language == language]
             kept += read_ahead(passages, answerer.builder, stop, language, ranks)
         logger.info(
             "read %d of %d knowledge-base passages ahead in %.0f s",

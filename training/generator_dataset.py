@@ -55,9 +55,7 @@ def build_examples(
         examples.append(
             TrainingExample(
                 messages=(*item.history, _user(item.question)),
-                passages=tuple(
-                    PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section) for p in passages
-                ),
+                passages=tuple(PromptPassage.of(p.chunk) for p in passages),
                 answer=item.answer,
                 document_ids=tuple(p.chunk.document_id for p in passages),
             )

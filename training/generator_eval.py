@@ -52,10 +52,7 @@ def evaluate_answers(
     grounded = fallbacks = declined_right = unanswerable = 0
     rouge = 0.0
     for item in items:
-        passages = [
-            PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section)
-            for p in passages_for(item, retriever)
-        ]
+        passages = [PromptPassage.of(p.chunk) for p in passages_for(item, retriever)]
         final = asyncio.run(_answer(answerer, item, passages))
         grounded += final.generated
         fallbacks += not final.generated

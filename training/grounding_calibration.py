@@ -175,10 +175,7 @@ def _shown_passages(
         for item in items:
             yield (
                 item,
-                [
-                    PromptPassage(p.chunk.title, p.chunk.text, p.chunk.section).grounding_text()
-                    for p in passages_for(item, retriever)
-                ],
+                [PromptPassage.of(p.chunk).grounding_text() for p in passages_for(item, retriever)],
             )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.errors import ConfigError
 from bot.generation.types import ChatMessage
+from knowledge.documents import Chunk
 
 LANGUAGE_NAMES = {
     "en": "English",
@@ -53,6 +54,11 @@ class PromptPassage:
     title: str
     text: str
     section: str = ""
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> PromptPassage:
+        """A knowledge-base chunk as the prompt shows it."""
+        return cls(chunk.title, chunk.text, chunk.section)
 
     def grounding_text(self) -> str:
         """The passage as the grounding check reads it: with its section heading as a lead-in,
