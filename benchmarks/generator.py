@@ -2,7 +2,7 @@
 
     python benchmarks/generator.py [--json] [--limit N] [--no-quality] [--no-speed]
                                    [--runtime onnx|torch] [--precision int4|int8|fp32]
-                                   [--no-quantize]
+                                   [--no-quantize] [--tuned MODEL_DIR]
 
 Speed (the base model, on the runtime the settings select unless told otherwise): time to
 first token for a ~400-token prompt of three passages (``ttft_ms``: a new topic on a
@@ -192,6 +192,9 @@ def main() -> None:
     parser.add_argument("--precision", choices=["int4", "int8", "fp32"], default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument(
+        "--tuned", type=Path, default=None, help="the tuned model folder (default: serving's)"
+    )
     args = parser.parse_args()
 
     overrides: dict[str, Any] = {"generator_backend": "local"}
@@ -244,8 +247,10 @@ def main() -> None:
                 )
             answerer = make_answerer(base, embedder, base_generator)
             result["base"] = evaluate_answers(items, retriever, answerer)  # type: ignore[arg-type]
-            tuned_dir, tuned_adapter = local_model_location(
-                settings.model_copy(update={"generator_model_dir": None})
+            tuned_dir, tuned_adapter = (
+                (args.tuned, None)
+                if args.tuned
+                else local_model_location(settings.model_copy(update={"generator_model_dir": None}))
             )
             if (tuned_dir, tuned_adapter) != (settings.generator_base_dir, None):
                 tuned = settings.model_copy(

@@ -96,7 +96,12 @@ def _tiny_training_file(path: Path) -> Path:
 def test_lora_fine_tune_lowers_eval_loss_saves_a_manifest_and_merges(tmp_path: Path) -> None:
     base = build_tiny_lm(tmp_path / "base")
     config = GeneratorTrainingConfig(
-        epochs=4, trainable_layers=2, grad_accumulation=2, learning_rate=3e-3, eval_fraction=0.25
+        epochs=4,
+        trainable_layers=2,
+        grad_accumulation=2,
+        learning_rate=3e-3,
+        eval_fraction=0.25,
+        passages_as_blocks=True,
     )
     result = train_generator(
         _tiny_training_file(tmp_path / "train.jsonl"),
@@ -109,6 +114,7 @@ def test_lora_fine_tune_lowers_eval_loss_saves_a_manifest_and_merges(tmp_path: P
     assert result.eval_loss < result.eval_loss_before
     manifest = json.loads((result.output_dir / MANIFEST).read_text("utf-8"))
     assert manifest["method"] == "lora" and manifest["train_examples"] == 6
+    assert manifest["prompts"] == "blocks"  # the passage read the way serving reads it
     assert (result.output_dir / "adapter_config.json").is_file()
     assert result.merged_dir and (result.merged_dir / "config.json").is_file()
     # Serving finds the merged model, and the adapter on the base gives the same answer.
@@ -122,6 +128,30 @@ def test_lora_fine_tune_lowers_eval_loss_saves_a_manifest_and_merges(tmp_path: P
         complete_text(adapted, messages)
     )
     assert settings.generator_tuned_dir.name == "generator-tuned"
+
+
+@needs_generator_base
+def test_prompts_are_trained_whole_by_default_and_when_they_have_no_passages(
+    tmp_path: Path,
+) -> None:
+    base = build_tiny_lm(tmp_path / "base")
+    with_passages = _tiny_training_file(tmp_path / "train.jsonl")
+    without = tmp_path / "bare.jsonl"
+    without.write_text(
+        "\n".join(
+            json.dumps({**json.loads(line), "passages": []})
+            for line in with_passages.read_text("utf-8").splitlines()
+        ),
+        "utf-8",
+    )
+    blocks = GeneratorTrainingConfig(
+        epochs=1, trainable_layers=1, eval_fraction=0.25, passages_as_blocks=True
+    )
+    default = GeneratorTrainingConfig(epochs=1, trainable_layers=1, eval_fraction=0.25)
+    for data, settings, out in ((without, blocks, "bare"), (with_passages, default, "whole")):
+        result = train_generator(data, base, tmp_path / out, settings, progress=False)
+        manifest = json.loads((result.output_dir / MANIFEST).read_text("utf-8"))
+        assert manifest["prompts"] == "whole"
 
 
 def test_serving_prefers_a_tuned_model_then_an_adapter_then_the_base(tmp_path: Path) -> None:

@@ -16,17 +16,38 @@ values, with a single backward pass through them for the whole step.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
+from tqdm import tqdm
 
+from bot.generation.block_reuse import PromptLayout
 from bot.generation.kept_prompts import common_prefix
 
 IGNORED = -100
 
 KeysValues = list[tuple[Any, Any]]  # per layer: (keys, values), each (1, heads, tokens, dim)
+
+
+@dataclass(frozen=True)
+class EncodedExample:
+    """Prompt and answer token ids; the prompt is masked out of ``labels`` (``IGNORED``)."""
+
+    input_ids: list[int]
+    labels: list[int]
+    layout: PromptLayout | None = None  # where the prompt's passages lie, if it has any
+
+    @property
+    def prompt_length(self) -> int:
+        return next(i for i, label in enumerate(self.labels) if label != IGNORED)
+
+    @property
+    def answer_tokens(self) -> int:
+        return sum(1 for label in self.labels[1:] if label != IGNORED)
 
 
 class _StopForward(Exception):
@@ -100,7 +121,12 @@ class FrozenPrefix:
         self._shared_hidden: Any = None
         self._shared_frozen: KeysValues = []
         if self.shared_ids:
-            self._shared_hidden, self._shared_frozen = self._run_frozen(self.shared_ids, None)
+            self._shared_hidden, self._shared_frozen = self.run_frozen(self.shared_ids, None)
+
+    @property
+    def shared_frozen(self) -> KeysValues:
+        """The frozen layers' keys and values of the shared prefix."""
+        return self._shared_frozen
 
     def hidden_states(self, input_ids: Sequence[int]) -> Any:
         """What the frozen layers pass on for ``input_ids`` (after the shared prefix)."""
@@ -108,10 +134,12 @@ class FrozenPrefix:
         shared = len(self.shared_ids)
         if ids[:shared] != self.shared_ids or len(ids) <= shared:
             raise ValueError("the example does not continue the shared prompt prefix")
-        hidden, _ = self._run_frozen(ids[shared:], self._shared_frozen if shared else None)
+        hidden, _ = self.run_frozen(ids[shared:], self._shared_frozen if shared else None)
         return hidden
 
-    def _run_frozen(self, ids: list[int], past: KeysValues | None) -> tuple[Any, KeysValues]:
+    def run_frozen(self, ids: list[int], past: KeysValues | None) -> tuple[Any, KeysValues]:
+        """The frozen layers' output for ``ids`` after ``past`` (their keys and values), and
+        their keys and values with those of ``ids`` appended."""
         from transformers import DynamicCache
 
         tensor = torch.tensor([ids])
@@ -172,14 +200,19 @@ class FrozenPrefix:
         ``hidden`` holds only the tokens after the shared prefix.
         """
         offset = len(self.shared_ids) if shared is not None else 0
+        cache = shared.cache() if shared is not None else None
+        return self.loss_after(hidden, labels, offset, cache)
+
+    def loss_after(self, hidden: Any, labels: Sequence[int], offset: int, cache: Any) -> Any:
+        """Mean cross-entropy of the answer tokens of ``labels[offset:]``, fed as ``hidden``
+        after ``cache`` (which holds the ``offset`` tokens before them, or is None)."""
         positions = [i - offset for i in range(len(labels) - 1) if labels[i + 1] != IGNORED]
         if not positions:
             raise ValueError("an example without answer tokens")
         if positions[0] < 0:
-            raise ValueError("answer tokens inside the shared prompt prefix")
+            raise ValueError("answer tokens inside the cached part of the prompt")
         keep = torch.tensor(positions)
         targets = torch.tensor([labels[i + 1 + offset] for i in positions])
-        cache = shared.cache() if shared is not None else None
         with self.skipping_frozen_layers():
             logits = self.model(
                 inputs_embeds=hidden,
@@ -188,6 +221,56 @@ class FrozenPrefix:
                 logits_to_keep=keep,
             ).logits
         return torch.nn.functional.cross_entropy(logits[0].float(), targets)
+
+
+class TrainingStep(Protocol):
+    """One optimizer step's examples: each one's loss, then the shared parts' gradients."""
+
+    def loss(self, index: int) -> Any: ...
+
+    def backward(self) -> None: ...
+
+
+class PromptReader(Protocol):
+    """How training reads its examples' prompts (whole, or passages as blocks)."""
+
+    def steps(self, indices: Sequence[int], size: int, rng: random.Random) -> list[list[int]]: ...
+
+    def step(self, indices: Sequence[int]) -> TrainingStep: ...
+
+
+class WholePrompts:
+    """Each prompt read whole after the shared prefix; its frozen-layer output kept."""
+
+    def __init__(self, frozen: FrozenPrefix, rows: Sequence[EncodedExample], progress: bool):
+        self.frozen = frozen
+        self.rows = rows
+        self.hidden = [
+            frozen.hidden_states(row.input_ids)
+            for row in tqdm(rows, desc="frozen layers", disable=not progress)
+        ]
+
+    def steps(self, indices: Sequence[int], size: int, rng: random.Random) -> list[list[int]]:
+        order = list(indices)
+        rng.shuffle(order)
+        return [order[start : start + size] for start in range(0, len(order), size)]
+
+    def step(self, indices: Sequence[int]) -> TrainingStep:
+        return _WholeStep(self, self.frozen.shared_prefix())
+
+
+class _WholeStep:
+    def __init__(self, reader: WholePrompts, shared: SharedPrefix | None) -> None:
+        self.reader = reader
+        self.shared = shared
+
+    def loss(self, index: int) -> Any:
+        row = self.reader.rows[index]
+        return self.reader.frozen.answer_loss(self.reader.hidden[index], row.labels, self.shared)
+
+    def backward(self) -> None:
+        if self.shared is not None:
+            self.shared.backward()
 
 
 class _PassThrough(torch.nn.Module):

@@ -4,7 +4,8 @@ Only the answer tokens carry the loss (the prompt is the one serving builds: rul
 passages, history, question). Only the top ``trainable_layers`` layers learn, so the
 backward pass stops there, and what the frozen layers below compute for an example is
 computed once for the whole run (``training.frozen_layers``): on 2 CPU cores that is what
-keeps a run of several epochs within minutes.
+keeps a run of several epochs within minutes. With ``passages_as_blocks`` the passages are
+read as blocks, the way serving reads them (``training.frozen_blocks``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,18 @@ from typing import Any, Literal
 from tqdm import tqdm
 
 from bot.errors import ConfigError
+from bot.generation.block_reuse import prompt_layout
 from bot.generation.prompt import PromptBuilder
-from training.frozen_layers import IGNORED, FrozenPrefix, common_prefix_length
+from bot.generation.torch_passages import model_rotary
+from training.frozen_blocks import PassageBlocks
+from training.frozen_layers import (
+    IGNORED,
+    EncodedExample,
+    FrozenPrefix,
+    PromptReader,
+    WholePrompts,
+    common_prefix_length,
+)
 from training.generator_data import TrainingExample, read_training_jsonl
 
 MANIFEST = "supportbot-generator.json"
@@ -46,6 +57,9 @@ class GeneratorTrainingConfig:
     max_prompt_tokens: int = 512
     company: str = "the company"
     seed: int = 0
+    # True: passages read as blocks, as serving reads them (training.frozen_blocks); measured
+    # no better than whole prompts on the demo set (README), so not the default.
+    passages_as_blocks: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in ("lora", "full"):
@@ -72,8 +86,11 @@ class GeneratorTrainingResult:
     seconds: float
 
 
-def encode_example(tokenizer: Any, builder: PromptBuilder, example: TrainingExample) -> dict:
-    """Token ids of prompt + answer, with the prompt masked out of the labels (-100)."""
+def encode_example(
+    tokenizer: Any, builder: PromptBuilder, example: TrainingExample
+) -> EncodedExample:
+    """Token ids of prompt + answer, the prompt masked out of the labels, and where the
+    prompt's passages lie."""
     prompt = builder.build(example.question, example.passages, example.history)
     prompt_ids = tokenizer.apply_chat_template(
         [m.as_dict() for m in prompt.messages], add_generation_prompt=True, tokenize=True
@@ -82,10 +99,11 @@ def encode_example(tokenizer: Any, builder: PromptBuilder, example: TrainingExam
         prompt_ids = prompt_ids["input_ids"]
     end = tokenizer.eos_token or "<|im_end|>"
     answer_ids = tokenizer(example.answer.strip() + end, add_special_tokens=False)["input_ids"]
-    return {
-        "input_ids": list(prompt_ids) + list(answer_ids),
-        "labels": [-100] * len(prompt_ids) + list(answer_ids),
-    }
+    return EncodedExample(
+        input_ids=list(prompt_ids) + list(answer_ids),
+        labels=[IGNORED] * len(prompt_ids) + list(answer_ids),
+        layout=prompt_layout(tokenizer, prompt.messages, list(prompt_ids)),
+    )
 
 
 def split_examples(
@@ -124,51 +142,45 @@ def train_generator(
     train_rows = [encode_example(tokenizer, builder, e) for e in train_set]
     eval_rows = [encode_example(tokenizer, builder, e) for e in eval_set]
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    model = _make_trainable(model, config)
+    model = make_trainable(model, config)
     model.eval()
-    frozen = FrozenPrefix(
-        model, _first_trainable(model, config), _shared_prompt(train_rows + eval_rows)
-    )
-    train_hidden = [
-        frozen.hidden_states(row["input_ids"])
-        for row in tqdm(train_rows, desc="frozen layers", disable=not progress)
-    ]
-    eval_hidden = [frozen.hidden_states(row["input_ids"]) for row in eval_rows]
+    rows = train_rows + eval_rows
+    reader, prompts = prompt_reader(model, base_dir, config, rows, progress)
+    train_indices = list(range(len(train_rows)))
+    eval_indices = list(range(len(train_rows), len(rows)))
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=0.0)
     steps = math.ceil(len(train_rows) / config.grad_accumulation) * config.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.1, 1 - s / steps))
     staging = output_dir.with_name(output_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    best = before = _eval_loss(frozen, eval_rows, eval_hidden)
+    best = before = _eval_loss(model, reader, rows, eval_indices)
     epochs_run, stale = 0, 0
     _save(model, tokenizer, staging, config)  # the best so far is always on disk
     rng = random.Random(config.seed)
     for epoch in range(1, config.epochs + 1):
         model.train()
-        order = list(range(len(train_rows)))
-        rng.shuffle(order)
-        bar = tqdm(total=len(order), desc=f"epoch {epoch}/{config.epochs}", disable=not progress)
+        bar = tqdm(
+            total=len(train_rows), desc=f"epoch {epoch}/{config.epochs}", disable=not progress
+        )
         running = None
-        for start in range(0, len(order), config.grad_accumulation):
-            # One optimizer step: the shared prompt prefix runs once for all its examples.
-            shared = frozen.shared_prefix()
-            for index in order[start : start + config.grad_accumulation]:
-                row = train_rows[index]
-                loss = frozen.answer_loss(train_hidden[index], row["labels"], shared)
+        for indices in reader.steps(train_indices, config.grad_accumulation, rng):
+            # One optimizer step: what its examples share (the rules, passages) runs once.
+            step = reader.step(indices)
+            for index in indices:
+                loss = step.loss(index)
                 (loss / config.grad_accumulation).backward()
                 running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
                 bar.update(1)
                 bar.set_postfix(loss=f"{running:.3f}")
-            if shared is not None:
-                shared.backward()
+            step.backward()
             torch.nn.utils.clip_grad_norm_(parameters, 1.0)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
         bar.close()
         epochs_run = epoch
-        current = _eval_loss(frozen, eval_rows, eval_hidden)
+        current = _eval_loss(model, reader, rows, eval_indices)
         if progress:
             tqdm.write(f"epoch {epoch}: eval loss {current:.4f} (best {best:.4f})")
         if current < best - 1e-4:
@@ -190,6 +202,7 @@ def train_generator(
         "eval_loss_before": round(before, 4),
         "eval_loss": round(best, 4),
         "seconds": round(seconds, 1),
+        "prompts": prompts,
         "config": asdict(config),
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
@@ -206,20 +219,53 @@ def train_generator(
     )
 
 
-def _shared_prompt(rows: list[dict]) -> list[int]:
+def prompt_reader(
+    model: Any,
+    base_dir: Path,
+    config: GeneratorTrainingConfig,
+    rows: list[EncodedExample],
+    progress: bool,
+) -> tuple[PromptReader, str]:
+    """Passages as blocks when every prompt has them after the same rules and the model's
+    keys can be moved; otherwise (or when asked) prompts read whole."""
+    first = _first_trainable(model, config)
+    if config.passages_as_blocks:
+        rules = _shared_rules(rows)
+        rotary = model_rotary(model, base_dir)
+        if rules and rotary is not None:
+            return PassageBlocks(
+                FrozenPrefix(model, first, rules), rotary, rows, progress
+            ), "blocks"
+        if progress:
+            tqdm.write("prompts are read whole: not every prompt has passages after the same rules")
+    return WholePrompts(FrozenPrefix(model, first, _shared_prompt(rows)), rows, progress), "whole"
+
+
+def _shared_rules(rows: list[EncodedExample]) -> list[int]:
+    """The rules every prompt's passages follow, or [] when some prompt has other rules (a
+    prompt in another language) or no passages."""
+    layouts = [row.layout for row in rows]
+    if not all(layout and layout.blocks for layout in layouts):
+        return []
+    ends = {layout.rules_end for layout in layouts if layout}
+    rules = rows[0].input_ids[: min(ends)]
+    if len(ends) != 1 or any(row.input_ids[: len(rules)] != rules for row in rows):
+        return []
+    return rules
+
+
+def _shared_prompt(rows: list[EncodedExample]) -> list[int]:
     """The token prefix every prompt starts with (the fixed rules), short of any answer."""
-    prompt_lengths = [
-        next(i for i, label in enumerate(r["labels"]) if label != IGNORED) for r in rows
-    ]
-    length = min(common_prefix_length([r["input_ids"] for r in rows]), min(prompt_lengths) - 1)
-    return rows[0]["input_ids"][: max(length, 0)]
+    prompt_lengths = [row.prompt_length for row in rows]
+    length = min(common_prefix_length([row.input_ids for row in rows]), min(prompt_lengths) - 1)
+    return rows[0].input_ids[: max(length, 0)]
 
 
 def _first_trainable(model: Any, config: GeneratorTrainingConfig) -> int:
     return max(0, model.config.num_hidden_layers - config.trainable_layers)
 
 
-def _make_trainable(model: Any, config: GeneratorTrainingConfig) -> Any:
+def make_trainable(model: Any, config: GeneratorTrainingConfig) -> Any:
     top = list(range(_first_trainable(model, config), model.config.num_hidden_layers))
     if config.method == "lora":
         from peft import LoraConfig, get_peft_model
@@ -243,17 +289,19 @@ def _make_trainable(model: Any, config: GeneratorTrainingConfig) -> Any:
     return model
 
 
-def _eval_loss(frozen: FrozenPrefix, rows: list[dict], hidden: list[Any]) -> float:
-    """Mean loss per answer token over ``rows`` (whose frozen-layer output is ``hidden``)."""
+def _eval_loss(
+    model: Any, reader: PromptReader, rows: list[EncodedExample], indices: list[int]
+) -> float:
+    """Mean loss per answer token over the examples at ``indices``."""
     import torch
 
-    frozen.model.eval()
+    model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        shared = frozen.shared_prefix()
-        for row, states in zip(rows, hidden, strict=True):
-            answer_tokens = sum(1 for label in row["labels"][1:] if label != IGNORED)
-            total += frozen.answer_loss(states, row["labels"], shared).item() * answer_tokens
+        step = reader.step(indices)
+        for index in indices:
+            answer_tokens = rows[index].answer_tokens
+            total += step.loss(index).item() * answer_tokens
             count += answer_tokens
     return total / max(count, 1)
 

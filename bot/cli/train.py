@@ -114,6 +114,13 @@ def train_generator(
     output: Annotated[
         Path | None, typer.Option(help="Output folder (default: the one serving loads).")
     ] = None,
+    blocks: Annotated[
+        bool,
+        typer.Option(
+            "--blocks/--whole-prompts",
+            help="Read passages as blocks, as serving does, or prompts whole (default).",
+        ),
+    ] = False,
 ) -> None:
     """Fine-tune the generator base; early stopping on a held-out split; saved with a manifest."""
     from training.generator_training import GeneratorTrainingConfig
@@ -126,6 +133,7 @@ def train_generator(
         trainable_layers=trainable_layers,
         max_prompt_tokens=settings.generator_max_prompt_tokens,
         company=settings.tenant_name,
+        passages_as_blocks=blocks,
     )
     result = run(
         data,

@@ -89,12 +89,16 @@ class Rotary:
             raise ConfigError(f"keys of {kind!r} rotary embeddings cannot be moved")
         return cls(head_size, float(theta))
 
+    def turn(self, delta: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine and sine (float32, one per pair of dimensions) of a move by ``delta``."""
+        angle = delta * self.inv_freq
+        return np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
+
     def shift(self, keys: np.ndarray, delta: int) -> np.ndarray:
         """``keys`` (last axes: positions, head dimensions) as if ``delta`` positions later."""
         if delta == 0:
             return keys
-        angle = delta * self.inv_freq
-        cos, sin = np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
+        cos, sin = self.turn(delta)
         first, second = keys[..., : self.half], keys[..., self.half :]
         return np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
 
