@@ -17,9 +17,10 @@ asked in turn on a fresh server with the passages retrieved for them, and
 Quality, for ``base`` and (when `supportbot train generator` has saved one) ``tuned``: on
 demo/generator/heldout.yml, with the passages the retriever finds (the passage holding the
 item's answer made sure of, so retrieval misses do not count against the generator), the
-share of drafts that passed the grounding check whole (``grounded_rate``), ROUGE-L of the
-final answers against the written references, and the share that ended as the extractive
-answer (``fallback_rate``).
+share of answers whose draft passed the grounding check whole (``grounded_rate``; the
+second draft where the first was rejected before anything was shown, ``redrafted_rate``),
+ROUGE-L of the final answers against the written references, and the share that ended as
+the extractive answer (``fallback_rate``).
 
 With ``--json`` the last line is one JSON object: ``runtime``, ``weights``,
 ``tokens_per_s``, ``ttft_ms``, ``ttft_cold_ms``, ``ttft_passages_read_ms``, ``ttft_repeat_ms``,

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         "passage cache in the background while they fit, so a question about them computes "
         "only itself (~35 s of CPU for the demo knowledge base on 2 cores).",
     )
+    generator_redraft: bool = Field(
+        True,
+        description="A draft rejected before any of it was shown gets one more try that may "
+        "not open the same way (in-process backends; a remote endpoint is not steered).",
+    )
     tenant_name: str = Field(
         "Maplebrook Goods", description="Company the assistant speaks for in generated answers."
     )

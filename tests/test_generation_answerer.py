@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 
 import pytest
 
 from bot.generation.answerer import AnswerDelta, FallbackReason, FinalAnswer, GroundedAnswerer
 from bot.generation.grounding import GroundingChecker
 from bot.generation.prompt import PromptBuilder, PromptPassage
+from bot.generation.types import ChatMessage, SteerableGenerator
 from knowledge.embedder import Embedder
 from tests.scripted_generator import ScriptedGenerator
 
@@ -182,3 +185,68 @@ def test_a_listener_leaving_mid_answer_is_logged_and_stops_the_model(
         sent = asyncio.run(first_delta_then_leave())
     assert "listener left after 1 streamed sentence(s)" in caplog.text and sent in caplog.text
     assert generator.closed == 1
+
+
+@dataclass
+class SteerableScripted(ScriptedGenerator):
+    """Writes ``reply`` first and ``second`` when told to avoid an opening."""
+
+    second: str = ""
+    openings: list[str] = field(default_factory=list)
+
+    def stream_avoiding(
+        self, messages: Sequence[ChatMessage], opening: str, *, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        self.openings.append(opening)
+        return ScriptedGenerator(self.second).stream(messages)
+
+
+DECLINE = (
+    "I'm sorry, I don't have information about returns. "
+    "Would you like me to connect you with a member of our support team?"
+)
+PLAIN_QUESTION = "can I return most items within 30 days of delivery?"
+
+
+def test_a_rejected_opening_gets_a_second_draft_that_opens_otherwise(embedder: Embedder) -> None:
+    generator = SteerableScripted(
+        DECLINE, second="Yes. You can return most items within 30 days of delivery."
+    )
+    assert isinstance(generator, SteerableGenerator)
+    deltas, final = run(make(generator, embedder), PLAIN_QUESTION)
+    assert generator.openings == ["I'm sorry, I don't have information about returns."]
+    assert deltas == ["Yes. You can return most items within 30 days of delivery."]
+    assert final.generated and final.redrafted and final.fallback is None
+    assert final.passages == (0,)
+
+
+def test_a_second_rejected_draft_falls_back_with_its_own_reason(embedder: Embedder) -> None:
+    generator = SteerableScripted(
+        DECLINE, second="You can return items within 90 days and get a 50% refund."
+    )
+    deltas, final = run(make(generator, embedder), PLAIN_QUESTION)
+    assert len(generator.openings) == 1  # one more try, not a loop
+    assert deltas == [] and not final.generated
+    assert final.fallback is FallbackReason.UNSUPPORTED and "30 days" in final.text
+
+
+def test_no_second_draft_once_a_sentence_was_shown_or_when_switched_off(
+    embedder: Embedder,
+) -> None:
+    shown_then_wrong = SteerableScripted(
+        "You can return most items within 30 days of delivery. After that we give a 50% "
+        "refund for another 90 days.",
+        second="You can return most items within 30 days of delivery.",
+    )
+    deltas, final = run(make(shown_then_wrong, embedder))
+    assert deltas == ["You can return most items within 30 days of delivery."]
+    assert final.fallback is FallbackReason.UNSUPPORTED and shown_then_wrong.openings == []
+    switched_off = SteerableScripted(DECLINE, second="Yes, within 30 days of delivery.")
+    answerer = GroundedAnswerer(
+        switched_off,
+        PromptBuilder(switched_off.count_tokens),
+        GroundingChecker(embedder),
+        redraft=False,
+    )
+    _, final = run(answerer, PLAIN_QUESTION)
+    assert final.fallback is FallbackReason.DECLINED and switched_off.openings == []

@@ -9,8 +9,8 @@ import pytest
 
 from bot.errors import AssetError, ConfigError
 from bot.generation.local import LocalGenerator
-from bot.generation.stopping import has_repeated_tail
-from bot.generation.types import ChatMessage, Generator, complete_text
+from bot.generation.stopping import decode_greedily, has_repeated_tail
+from bot.generation.types import ChatMessage, Generator, SteerableGenerator, complete_text
 from tests.tiny_lm import (
     MESSAGES,
     assert_closing_stops_the_decode_thread,
@@ -107,3 +107,49 @@ def test_real_model_streams_an_english_answer_from_a_passage() -> None:
     ]
     text = asyncio.run(complete_text(generator, messages))
     assert "30" in text
+
+
+def test_a_steered_draft_does_not_open_with_the_rejected_drafts_first_token(
+    tiny: LocalGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = tiny.encode_chat(MESSAGES)[0].tolist()
+    plain: list[int] = []
+    steered: list[int] = []
+    tiny.generate_ids(ids, 4, plain.append)
+    tiny.generate_ids(ids, 4, steered.append, banned_first=[plain[0]])
+    assert steered and steered[0] != plain[0]
+    # The stream bans the first token of the rejected opening's text.
+    banned: list[object] = []
+    monkeypatch.setattr(tiny, "generate_ids", lambda *args: banned.append(args[-1]))
+
+    async def steer() -> None:
+        async for _ in tiny.stream_avoiding(MESSAGES, "Yes. We ship to Canada."):
+            pass
+
+    asyncio.run(steer())
+    assert banned == [tiny.tokenizer("Yes", add_special_tokens=False)["input_ids"][:1]]
+    assert isinstance(tiny, SteerableGenerator)
+
+
+def test_greedy_decoding_skips_banned_first_tokens_and_an_empty_answer() -> None:
+    import threading
+
+    import numpy as np
+
+    logits = np.array([0.0, 5.0, 4.0, 3.0, 1.0])  # 1 is the best, 2 (a stop id) the next
+
+    def decode(banned: list[int]) -> list[int]:
+        return decode_greedily(
+            logits,
+            lambda token: np.eye(5)[4] * 9,  # then 4 every time
+            max_new_tokens=3,
+            stop_ids={2},
+            on_token=lambda _token: None,
+            cancelled=threading.Event(),
+            repeat_size=0,
+            banned_first=banned,
+        )
+
+    assert decode([]) == [1, 4, 4]
+    assert decode([1]) == [3, 4, 4]  # not 1, and not the stop id that would end it empty
+    assert logits[1] == 5.0  # the caller's logits are left as they were

@@ -289,3 +289,11 @@ def test_real_model_answers_like_torch_on_a_short_prompt() -> None:
         real_generator_dir(), export_dir=real_export("int8"), precision="int8", max_new_tokens=16
     )
     assert "30" in asyncio.run(complete_text(served, messages)) and "30" in torch_text
+
+
+def test_onnx_decoding_can_be_kept_from_an_opening(tiny: OnnxGenerator) -> None:
+    first = greedy_ids(tiny, 4)
+    ids = tiny.encode_chat(MESSAGES)[0].tolist()
+    steered: list[int] = []
+    tiny.generate_ids(ids, 4, steered.append, banned_first=[first[0]])
+    assert steered and steered[0] != first[0]

@@ -47,15 +47,18 @@ async def _answer(
 def evaluate_answers(
     items: Sequence[GeneratorItem], retriever: Retriever, answerer: GroundedAnswerer
 ) -> dict[str, float | int]:
-    """``grounded_rate``: drafts that passed the check whole; ``fallback_rate``: answers that
-    ended extractive (unsupported, timeout or error); ``rouge_l``: of the final answers."""
-    grounded = fallbacks = declined_right = unanswerable = 0
+    """``grounded_rate``: answers whose draft passed the check whole (a second draft where
+    the first was rejected before anything was shown: ``redrafted_rate`` of them);
+    ``fallback_rate``: answers that ended extractive (unsupported, off the question, a
+    decline the passages answer, timeout or error); ``rouge_l``: of the final answers."""
+    grounded = fallbacks = redrafted = declined_right = unanswerable = 0
     rouge = 0.0
     for item in items:
         passages = [PromptPassage.of(p.chunk) for p in passages_for(item, retriever)]
         final = asyncio.run(_answer(answerer, item, passages))
         grounded += final.generated
         fallbacks += not final.generated
+        redrafted += final.generated and final.redrafted
         rouge += rouge_l(final.text, item.answer)
         if not item.answerable:
             unanswerable += 1
@@ -66,5 +69,6 @@ def evaluate_answers(
         "grounded_rate": round(grounded / count, 4),
         "rouge_l": round(rouge / count, 4),
         "fallback_rate": round(fallbacks / count, 4),
+        "redrafted_rate": round(redrafted / count, 4),
         "unanswerable_declined_rate": round(declined_right / max(unanswerable, 1), 4),
     }

@@ -5,6 +5,11 @@ hallucination is never shown, not even for a moment; a bare reply ("Yes.") is he
 until the claim after it has passed too. The first unsupported sentence stops
 the model and the whole answer becomes the extractive one; so do a timeout and a backend
 error. Every fallback carries its reason, which the channel counts in a metric.
+
+A draft rejected before any of it was shown (its opening unsupported, off the question, or a
+decline where the passages answer) gets one more try from a generator that can be steered:
+the second draft may not open with the first one's first token. On the 80 held-out demo
+questions this turned 10 of the tuned model's 22 fallbacks into checked answers (README).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.errors import ConfigError
@@ -22,7 +27,13 @@ from bot.generation.extractive import extractive_answer
 from bot.generation.grounding import GroundingChecker, SentenceSupport
 from bot.generation.prompt import PromptBuilder, PromptPassage, repeats_instructions
 from bot.generation.sentences import complete_sentences, is_decline, says_not_known
-from bot.generation.types import ChatMessage, GenerationError, GenerationTimeout, Generator
+from bot.generation.types import (
+    ChatMessage,
+    GenerationError,
+    GenerationTimeout,
+    Generator,
+    SteerableGenerator,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +58,35 @@ class FinalAnswer:
     passages: tuple[int, ...]  # indices of the passages the answer rests on, best first
     declined: bool = False  # the model said it does not know (and offered a person)
     fallback: FallbackReason | None = None
+    redrafted: bool = False  # the first draft was rejected before anything was shown
+
+
+# A draft stopped for these, before anything was shown, gets one more try that opens otherwise:
+# a small model often starts on the wrong foot ("I'm sorry, I don't have...", a wrong "Yes.")
+# and then holds to it, while its second choice of opening leads to the answer.
+REDRAFT_REASONS = frozenset(
+    {FallbackReason.UNSUPPORTED, FallbackReason.OFF_TOPIC, FallbackReason.DECLINED}
+)
+
+
+@dataclass
+class _Draft:
+    """One draft being checked, and what came of it."""
+
+    messages: Sequence[ChatMessage]
+    question: str
+    texts: Sequence[str]  # the passages' grounding texts
+    must_answer: bool  # the passages answer plainly: a decline is not accepted
+    avoid: str = ""  # the opening of the rejected draft this one must not repeat
+    opening: str = ""  # this draft's first sentence
+    accepted: list[SentenceSupport] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # reply words waiting for their claim
+    shown: str = ""
+    reason: FallbackReason | None = None
+
+    def again(self) -> _Draft:
+        """A fresh draft of the same prompt that must not open the way this one did."""
+        return _Draft(self.messages, self.question, self.texts, self.must_answer, self.opening)
 
 
 class GroundedAnswerer:
@@ -59,6 +99,7 @@ class GroundedAnswerer:
         timeout_s: float = 10.0,
         total_timeout_s: float = 30.0,
         max_sentences: int = 5,
+        redraft: bool = True,
     ) -> None:
         if timeout_s <= 0 or total_timeout_s <= 0:
             raise ConfigError("generator timeouts must be positive")
@@ -68,6 +109,7 @@ class GroundedAnswerer:
         self.timeout_s = timeout_s
         self.total_timeout_s = total_timeout_s
         self.max_sentences = max_sentences
+        self.redraft = redraft  # one more draft after a rejected opening (REDRAFT_REASONS)
 
     def warm_up(self) -> None:
         self.generator.warm_up()
@@ -86,61 +128,89 @@ class GroundedAnswerer:
         if not texts:
             yield await self._fallback(question, passages, FallbackReason.UNSUPPORTED, language)
             return
-        system = prompt.messages[0].content
         must_answer = await asyncio.to_thread(self.checker.must_answer, question, texts)
-        accepted: list[SentenceSupport] = []
-        held: list[str] = []  # accepted reply words ("Yes.") waiting for the claim they open
-        shown = ""
-        reason: FallbackReason | None = None
-        try:
-            async with aclosing(self._sentences(prompt.messages)) as sentences:
-                async for sentence in sentences:
-                    if any(s.text == sentence for s in accepted):
-                        continue  # a greedy loop repeating itself; the stop criterion ends it soon
-                    support = await asyncio.to_thread(self.checker.support, sentence, texts)
-                    reason = await self._rejection(question, support, accepted, held, texts)
-                    if reason is None and must_answer and says_not_known(sentence):
-                        reason = FallbackReason.DECLINED
-                    if reason is None and repeats_instructions(sentence, system):
-                        reason = FallbackReason.UNSUPPORTED
-                    if reason is not None:
-                        break  # leaving the block closes the stream and stops the model
-                    accepted.append(support)
-                    held.append(sentence)
-                    # Until a claim passed, a "Yes." is held back: it would mislead if the
-                    # claim after it turned out unsupported.
-                    if any(s.checked for s in accepted):
-                        piece = f" {' '.join(held)}" if shown else " ".join(held)
-                        held.clear()
-                        shown += piece
-                        try:
-                            yield AnswerDelta(piece)
-                        except GeneratorExit:
-                            self._log_listener_left(len(accepted), shown)
-                            raise
-                    if len(accepted) >= self.max_sentences:
-                        break
-        except GenerationTimeout:
-            reason = FallbackReason.TIMEOUT
-        except GenerationError:
-            reason = FallbackReason.ERROR
-        if reason is None and not accepted:
-            reason = FallbackReason.UNSUPPORTED
-        if reason is not None:
-            yield await self._fallback(question, passages, reason, language)
+        draft = _Draft(prompt.messages, question, texts, must_answer)
+        async with aclosing(self._write(draft)) as deltas:
+            async for delta in deltas:
+                yield delta
+        if self._may_redraft(draft):
+            # Nothing was shown yet: a second draft that opens otherwise may still pass.
+            logger.info("redrafting after %s: %r", draft.reason, draft.opening)
+            draft = draft.again()
+            async with aclosing(self._write(draft)) as deltas:
+                async for delta in deltas:
+                    yield delta
+        if draft.reason is not None:
+            yield await self._fallback(question, passages, draft.reason, language)
             return
-        if held:  # an answer of reply words only: a decline, an offer of a person
-            shown = " ".join(held)
+        shown = draft.shown
+        if draft.held:  # an answer of reply words only: a decline, an offer of a person
+            shown = " ".join(draft.held)
             try:
                 yield AnswerDelta(shown)
             except GeneratorExit:
-                self._log_listener_left(len(accepted), shown)
+                self._log_listener_left(len(draft.accepted), shown)
                 raise
+        accepted = draft.accepted
         used = tuple(sorted({s.passage for s in accepted if s.passage is not None}))
         declined = all(not s.checked for s in accepted) and any(
             is_decline(s.text) for s in accepted
         )
-        yield FinalAnswer(shown, generated=True, passages=used, declined=declined)
+        yield FinalAnswer(
+            shown, generated=True, passages=used, declined=declined, redrafted=bool(draft.avoid)
+        )
+
+    def _may_redraft(self, draft: _Draft) -> bool:
+        return (
+            self.redraft
+            and draft.reason in REDRAFT_REASONS
+            and not draft.shown
+            and not draft.avoid
+            and bool(draft.opening)
+            and isinstance(self.generator, SteerableGenerator)
+        )
+
+    async def _write(self, draft: _Draft) -> AsyncIterator[AnswerDelta]:
+        """Check the draft sentence by sentence, passing on what may be shown; ``draft``
+        ends with what was accepted and, if the draft was stopped, why."""
+        system = draft.messages[0].content
+        try:
+            async with aclosing(self._sentences(draft.messages, draft.avoid)) as sentences:
+                async for sentence in sentences:
+                    draft.opening = draft.opening or sentence
+                    if any(s.text == sentence for s in draft.accepted):
+                        continue  # a greedy loop repeating itself; the stop criterion ends it soon
+                    support = await asyncio.to_thread(self.checker.support, sentence, draft.texts)
+                    reason = await self._rejection(draft, support)
+                    if reason is None and draft.must_answer and says_not_known(sentence):
+                        reason = FallbackReason.DECLINED
+                    if reason is None and repeats_instructions(sentence, system):
+                        reason = FallbackReason.UNSUPPORTED
+                    if reason is not None:
+                        draft.reason = reason
+                        return  # leaving the block closes the stream and stops the model
+                    draft.accepted.append(support)
+                    draft.held.append(sentence)
+                    # Until a claim passed, a "Yes." is held back: it would mislead if the
+                    # claim after it turned out unsupported.
+                    if any(s.checked for s in draft.accepted):
+                        piece = " ".join(draft.held)
+                        piece = f" {piece}" if draft.shown else piece
+                        draft.held.clear()
+                        draft.shown += piece
+                        try:
+                            yield AnswerDelta(piece)
+                        except GeneratorExit:
+                            self._log_listener_left(len(draft.accepted), draft.shown)
+                            raise
+                    if len(draft.accepted) >= self.max_sentences:
+                        break
+        except GenerationTimeout:
+            draft.reason = FallbackReason.TIMEOUT
+        except GenerationError:
+            draft.reason = FallbackReason.ERROR
+        if draft.reason is None and not draft.accepted:
+            draft.reason = FallbackReason.UNSUPPORTED
 
     def _log_listener_left(self, sentences: int, shown: str) -> None:
         """The listener left mid-answer (a closed WebSocket): say what it had been sent,
@@ -152,28 +222,28 @@ class GroundedAnswerer:
             shown,
         )
 
-    async def _rejection(
-        self,
-        question: str,
-        support: SentenceSupport,
-        accepted: Sequence[SentenceSupport],
-        held: Sequence[str],
-        texts: Sequence[str],
-    ) -> FallbackReason | None:
+    async def _rejection(self, draft: _Draft, support: SentenceSupport) -> FallbackReason | None:
         """Why a draft sentence may not be shown, or None. The first claim of the answer
         (with the reply words held before it: "Yes. Gift cards...") must also answer the
         question; later sentences may add what follows from it."""
         if not support.supported(self.checker.threshold):
             return FallbackReason.UNSUPPORTED
-        if support.checked and not any(s.checked for s in accepted):
-            claim = " ".join([*held, support.text])
-            if not await asyncio.to_thread(self.checker.answers, question, claim, texts):
+        if support.checked and not any(s.checked for s in draft.accepted):
+            claim = " ".join([*draft.held, support.text])
+            answers = await asyncio.to_thread(
+                self.checker.answers, draft.question, claim, draft.texts
+            )
+            if not answers:
                 return FallbackReason.OFF_TOPIC
         return None
 
-    async def _sentences(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """Complete sentences of the draft, under the first-token/stall and total deadlines."""
-        stream = self.generator.stream(messages)
+    async def _sentences(self, messages: Sequence[ChatMessage], avoid: str) -> AsyncIterator[str]:
+        """Complete sentences of the draft, under the first-token/stall and total deadlines;
+        with ``avoid``, a draft that does not open the way that rejected one did."""
+        if avoid and isinstance(self.generator, SteerableGenerator):
+            stream = self.generator.stream_avoiding(messages, avoid)
+        else:
+            stream = self.generator.stream(messages)
         deadline = time.monotonic() + self.total_timeout_s
         buffer = ""
         yielded = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +120,18 @@ class LocalGenerator:
 
     # -- decoding --------------------------------------------------------------------------
 
-    async def stream(
+    def stream(
         self, messages: Sequence[ChatMessage], *, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        return self._stream(messages, max_new_tokens, "")
+
+    def stream_avoiding(
+        self, messages: Sequence[ChatMessage], opening: str, *, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        return self._stream(messages, max_new_tokens, opening)
+
+    async def _stream(
+        self, messages: Sequence[ChatMessage], max_new_tokens: int | None, avoid: str
     ) -> AsyncIterator[str]:
         if not messages:
             raise GenerationError("no messages to answer")
@@ -129,6 +139,7 @@ class LocalGenerator:
             await asyncio.to_thread(self.warm_up)
         chat = list(messages)
         limit = max_new_tokens or self.max_new_tokens
+        banned = self.tokenizer(avoid.strip(), add_special_tokens=False)["input_ids"][:1]
 
         def decode(push: Push, cancelled: threading.Event) -> None:
             with self._decode_lock:  # one decode at a time; the next turn waits its turn
@@ -138,7 +149,7 @@ class LocalGenerator:
                 layout = self.layout(chat, ids)
                 text = IncrementalText(self.tokenizer)
                 self.generate_ids(
-                    ids, limit, lambda token: push(text.add(token)), cancelled, layout
+                    ids, limit, lambda token: push(text.add(token)), cancelled, layout, banned
                 )
 
         async for delta in stream_from_thread(decode, name=self.name):
@@ -160,13 +171,14 @@ class LocalGenerator:
         on_token: Callable[[int], None],
         cancelled: threading.Event | None = None,
         layout: PromptLayout | None = None,
+        banned_first: Collection[int] = (),
     ) -> None:
         """Greedy decoding of ``input_ids``; ``on_token`` gets each new token id as it is chosen.
 
         With a ``layout`` the passages are read as independent blocks, the way the ONNX
         runtime reads them (``block_reuse``). Stops on end-of-turn (that token is not passed
-        on), ``max_new_tokens``, a repeated tail or ``cancelled``. Callers hold
-        ``_decode_lock`` when they share the model.
+        on), ``max_new_tokens``, a repeated tail or ``cancelled``; the answer does not start
+        with a ``banned_first`` id. Callers hold ``_decode_lock`` when they share the model.
         """
         import torch
         from transformers import DynamicCache
@@ -200,6 +212,7 @@ class LocalGenerator:
                 on_token=on_token,
                 cancelled=cancelled or threading.Event(),
                 repeat_size=self.repeat_stop_size,
+                banned_first=banned_first,
             )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +111,12 @@ class OnnxGenerator(LocalGenerator):
         on_token: Callable[[int], None],
         cancelled: threading.Event | None = None,
         layout: PromptLayout | None = None,
+        banned_first: Collection[int] = (),
     ) -> None:
         if self._decoder is None:
-            super().generate_ids(input_ids, max_new_tokens, on_token, cancelled, layout)
+            super().generate_ids(
+                input_ids, max_new_tokens, on_token, cancelled, layout, banned_first
+            )
             return
         decoder = self._decoder
         state = self._prepare(input_ids, max_new_tokens, layout)
@@ -125,6 +128,7 @@ class OnnxGenerator(LocalGenerator):
             on_token=on_token,
             cancelled=cancelled or threading.Event(),
             repeat_size=self.repeat_stop_size,
+            banned_first=banned_first,
         )
 
     def read_ahead(

@@ -55,11 +55,16 @@ def decode_greedily(
     on_token: Callable[[int], None],
     cancelled: threading.Event,
     repeat_size: int,
+    banned_first: Collection[int] = (),
 ) -> list[int]:
     """Greedy decoding from the prompt's ``logits``; ``step(token)`` runs one token and
-    returns the next logits. End-of-turn ids end the answer and are not passed on."""
+    returns the next logits. End-of-turn ids end the answer and are not passed on; the
+    answer does not start with a ``banned_first`` id (nor end before it starts)."""
     new: list[int] = []
     while len(new) < max_new_tokens:
+        if not new and banned_first:
+            logits = logits.clone() if hasattr(logits, "clone") else logits.copy()
+            logits[[*banned_first, *stop_ids]] = float("-inf")
         token = int(logits.argmax())
         if token in stop_ids:
             break

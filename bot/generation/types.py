@@ -52,6 +52,27 @@ class Generator(Protocol):
         ...
 
 
+@runtime_checkable
+class SteerableGenerator(Generator, Protocol):
+    """A generator that can write another draft which does not open the way a rejected one did.
+
+    Greedy decoding writes the same draft every time; once its opening is kept from being
+    chosen, the model writes the best draft that starts otherwise ("Yes." instead of "I'm
+    sorry, I don't have..."). In-process backends ban the opening's first token; a remote
+    endpoint cannot be told that without its tokenizer, so it is not steerable.
+    """
+
+    def stream_avoiding(
+        self,
+        messages: Sequence[ChatMessage],
+        opening: str,
+        *,
+        max_new_tokens: int | None = None,
+    ) -> AsyncIterator[str]:
+        """Like ``stream``, but the draft does not start with the first token of ``opening``."""
+        ...
+
+
 async def complete_text(
     generator: Generator, messages: Sequence[ChatMessage], *, max_new_tokens: int | None = None
 ) -> str:
