@@ -51,6 +51,7 @@ class BotReply:
     truncated: bool = False
     generated: bool = False  # written by the generator (and grounded), not taken from a passage
     fallback: str | None = None  # why a draft was replaced by the extractive answer
+    redrafted: bool = False  # the answer is the generator's second draft
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,7 @@ def _with_answer(reply: BotReply, answer: FinalAnswer, passages: list[Passage]) 
         sources=_sources(used),
         generated=answer.generated,
         fallback=fallback,
+        redrafted=answer.redrafted,
     )
 
 
@@ -289,5 +291,6 @@ def _turn_record(session: Session, text: str, reply: BotReply) -> TurnRecord:
             "truncated": reply.truncated,
             "generated": reply.generated,
             "fallback": reply.fallback,
+            "redrafted": reply.redrafted,
         },
     )

@@ -35,6 +35,12 @@ class Metrics:
             "Answers written by the generator that passed the grounding check.",
             registry=self.registry,
         )
+        self.generator_redrafts = Counter(
+            "supportbot_generator_redrafts_total",
+            "Generated answers that are a second draft (the first was rejected before any "
+            "of it was shown).",
+            registry=self.registry,
+        )
         self.connections = Gauge(
             "supportbot_websocket_connections", "Open chat WebSockets.", registry=self.registry
         )

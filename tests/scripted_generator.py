@@ -51,3 +51,17 @@ class ScriptedGenerator:
         finally:
             if not finished:
                 self.closed += 1
+
+
+@dataclass
+class SteerableScripted(ScriptedGenerator):
+    """Writes ``reply`` first and ``second`` when told to avoid an opening."""
+
+    second: str = ""
+    openings: list[str] = field(default_factory=list)
+
+    def stream_avoiding(
+        self, messages: Sequence[ChatMessage], opening: str, *, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        self.openings.append(opening)
+        return ScriptedGenerator(self.second).stream(messages)

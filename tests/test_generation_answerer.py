@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 
 import pytest
 
 from bot.generation.answerer import AnswerDelta, FallbackReason, FinalAnswer, GroundedAnswerer
 from bot.generation.grounding import GroundingChecker
 from bot.generation.prompt import PromptBuilder, PromptPassage
-from bot.generation.types import ChatMessage, SteerableGenerator
+from bot.generation.types import SteerableGenerator
 from knowledge.embedder import Embedder
-from tests.scripted_generator import ScriptedGenerator
+from tests.scripted_generator import ScriptedGenerator, SteerableScripted
 
 PASSAGES = [
     PromptPassage(
@@ -185,20 +183,6 @@ def test_a_listener_leaving_mid_answer_is_logged_and_stops_the_model(
         sent = asyncio.run(first_delta_then_leave())
     assert "listener left after 1 streamed sentence(s)" in caplog.text and sent in caplog.text
     assert generator.closed == 1
-
-
-@dataclass
-class SteerableScripted(ScriptedGenerator):
-    """Writes ``reply`` first and ``second`` when told to avoid an opening."""
-
-    second: str = ""
-    openings: list[str] = field(default_factory=list)
-
-    def stream_avoiding(
-        self, messages: Sequence[ChatMessage], opening: str, *, max_new_tokens: int | None = None
-    ) -> AsyncIterator[str]:
-        self.openings.append(opening)
-        return ScriptedGenerator(self.second).stream(messages)
 
 
 DECLINE = (

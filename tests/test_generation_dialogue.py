@@ -12,8 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
+from bot.generation.answerer import GroundedAnswerer
 from bot.generation.factory import make_answerer
+from bot.generation.grounding import GroundingChecker
+from bot.generation.prompt import PromptBuilder
 from bot.runtime import Runtime
+from tests.scripted_generator import SteerableScripted
 from tests.sse_server import Script, running_sse_server
 
 RETURNS_QUESTION = "How many days do I have to send back something I bought?"
@@ -110,6 +114,31 @@ def test_an_invented_answer_is_replaced_and_counted_as_unsupported(
         'supportbot_generator_fallbacks_total{reason="unsupported"} 1.0'
         in client.get("/metrics").text
     )
+    assert len(script.requests) == 1  # a remote endpoint cannot be steered to a second draft
+
+
+def test_a_second_draft_is_answered_and_counted(generating_runtime: Runtime) -> None:
+    generator = SteerableScripted(
+        "Returns are free for 365 days.",
+        second="You can return most items within 30 days of delivery.",
+    )
+    dialogue = copy.copy(generating_runtime.dialogue)
+    dialogue.answerer = GroundedAnswerer(
+        generator,
+        PromptBuilder(generator.count_tokens),
+        GroundingChecker(generating_runtime.embedder),
+    )
+    runtime = replace(generating_runtime, dialogue=dialogue)
+    with TestClient(create_app(runtime.settings, runtime=runtime)) as client:
+        with client.websocket_connect("/ws/chat") as ws:
+            ws.receive_json()
+            send(ws, RETURNS_QUESTION, "second")
+            frame = ws.receive_json()
+        assert frame["generated"] is True and frame["text"] == generator.second
+        metrics = client.get("/metrics").text
+    assert generator.openings == ["Returns are free for 365 days."]
+    assert "supportbot_generator_redrafts_total 1.0" in metrics
+    assert "supportbot_generator_fallbacks_total{" not in metrics
 
 
 def test_small_talk_and_handoff_never_call_the_generator(

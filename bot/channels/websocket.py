@@ -153,6 +153,8 @@ class ChatConnection:
             self.metrics.generator_fallbacks.labels(reason=reply.fallback).inc()
         elif reply.generated:
             self.metrics.generated_answers.inc()
+            if reply.redrafted:
+                self.metrics.generator_redrafts.inc()
         await self._send(reply_frame(reply, reply_to).model_dump_json())
 
     async def _answer(self, session: object, text: str, reply_to: str | None) -> BotReply:
