@@ -121,10 +121,13 @@ class Settings(BaseSettings):
         "passage cache in the background while they fit, so a question about them computes "
         "only itself (~35 s of CPU for the demo knowledge base on 2 cores).",
     )
-    generator_redraft: bool = Field(
-        True,
-        description="A draft rejected before any of it was shown gets one more try that may "
-        "not open the same way (in-process backends; a remote endpoint is not steered).",
+    generator_drafts: int = Field(
+        2,
+        ge=1,
+        le=4,
+        description="Drafts written at most per answer: one rejected before any of it was "
+        "shown is followed by one that may not open the same way (in-process backends; a "
+        "remote endpoint is not steered). 1: no second draft.",
     )
     tenant_name: str = Field(
         "Maplebrook Goods", description="Company the assistant speaks for in generated answers."

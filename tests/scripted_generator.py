@@ -55,13 +55,19 @@ class ScriptedGenerator:
 
 @dataclass
 class SteerableScripted(ScriptedGenerator):
-    """Writes ``reply`` first and ``second`` when told to avoid an opening."""
+    """Writes ``reply`` first and then, told to avoid openings, each of ``later`` in turn
+    (the last one again once they run out)."""
 
-    second: str = ""
-    openings: list[str] = field(default_factory=list)
+    later: tuple[str, ...] = ()
+    openings: list[tuple[str, ...]] = field(default_factory=list)  # avoided, per call
 
     def stream_avoiding(
-        self, messages: Sequence[ChatMessage], opening: str, *, max_new_tokens: int | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        openings: Sequence[str],
+        *,
+        max_new_tokens: int | None = None,
     ) -> AsyncIterator[str]:
-        self.openings.append(opening)
-        return ScriptedGenerator(self.second).stream(messages)
+        self.openings.append(tuple(openings))
+        text = self.later[min(len(self.openings), len(self.later)) - 1]
+        return ScriptedGenerator(text).stream(messages)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ def run(answerer: GroundedAnswerer, question: str = QUESTION) -> tuple[list[str]
     return [d.text for d in deltas], final  # type: ignore[union-attr]
 
 
-def make(generator: ScriptedGenerator, embedder: Embedder, **kwargs: float) -> GroundedAnswerer:
+def make(generator: ScriptedGenerator, embedder: Embedder, **kwargs: Any) -> GroundedAnswerer:
     return GroundedAnswerer(
         generator,
         PromptBuilder(generator.count_tokens, company="Maplebrook Goods"),
@@ -194,11 +195,11 @@ PLAIN_QUESTION = "can I return most items within 30 days of delivery?"
 
 def test_a_rejected_opening_gets_a_second_draft_that_opens_otherwise(embedder: Embedder) -> None:
     generator = SteerableScripted(
-        DECLINE, second="Yes. You can return most items within 30 days of delivery."
+        DECLINE, later=("Yes. You can return most items within 30 days of delivery.",)
     )
     assert isinstance(generator, SteerableGenerator)
     deltas, final = run(make(generator, embedder), PLAIN_QUESTION)
-    assert generator.openings == ["I'm sorry, I don't have information about returns."]
+    assert generator.openings == [("I'm sorry, I don't have information about returns.",)]
     assert deltas == ["Yes. You can return most items within 30 days of delivery."]
     assert final.generated and final.redrafted and final.fallback is None
     assert final.passages == (0,)
@@ -206,12 +207,24 @@ def test_a_rejected_opening_gets_a_second_draft_that_opens_otherwise(embedder: E
 
 def test_a_second_rejected_draft_falls_back_with_its_own_reason(embedder: Embedder) -> None:
     generator = SteerableScripted(
-        DECLINE, second="You can return items within 90 days and get a 50% refund."
+        DECLINE, later=("You can return items within 90 days and get a 50% refund.",)
     )
     deltas, final = run(make(generator, embedder), PLAIN_QUESTION)
-    assert len(generator.openings) == 1  # one more try, not a loop
+    assert len(generator.openings) == 1  # one more try by default, not a loop
     assert deltas == [] and not final.generated
     assert final.fallback is FallbackReason.UNSUPPORTED and "30 days" in final.text
+
+
+def test_each_further_draft_avoids_every_rejected_opening(embedder: Embedder) -> None:
+    wrong = "You can return items within 90 days and get a 50% refund."
+    right = "Yes. You can return most items within 30 days of delivery."
+    generator = SteerableScripted(DECLINE, later=(wrong, right))
+    _, final = run(make(generator, embedder, drafts=3), PLAIN_QUESTION)
+    first = "I'm sorry, I don't have information about returns."
+    assert generator.openings == [(first,), (first, wrong)]
+    assert final.generated and final.redrafted and final.text == right
+    with pytest.raises(ValueError, match="at least one draft"):
+        make(generator, embedder, drafts=0)
 
 
 def test_no_second_draft_once_a_sentence_was_shown_or_when_switched_off(
@@ -220,17 +233,11 @@ def test_no_second_draft_once_a_sentence_was_shown_or_when_switched_off(
     shown_then_wrong = SteerableScripted(
         "You can return most items within 30 days of delivery. After that we give a 50% "
         "refund for another 90 days.",
-        second="You can return most items within 30 days of delivery.",
+        later=("You can return most items within 30 days of delivery.",),
     )
     deltas, final = run(make(shown_then_wrong, embedder))
     assert deltas == ["You can return most items within 30 days of delivery."]
     assert final.fallback is FallbackReason.UNSUPPORTED and shown_then_wrong.openings == []
-    switched_off = SteerableScripted(DECLINE, second="Yes, within 30 days of delivery.")
-    answerer = GroundedAnswerer(
-        switched_off,
-        PromptBuilder(switched_off.count_tokens),
-        GroundingChecker(embedder),
-        redraft=False,
-    )
-    _, final = run(answerer, PLAIN_QUESTION)
+    switched_off = SteerableScripted(DECLINE, later=("Yes, within 30 days of delivery.",))
+    _, final = run(make(switched_off, embedder, drafts=1), PLAIN_QUESTION)
     assert final.fallback is FallbackReason.DECLINED and switched_off.openings == []

@@ -120,7 +120,7 @@ def test_an_invented_answer_is_replaced_and_counted_as_unsupported(
 def test_a_second_draft_is_answered_and_counted(generating_runtime: Runtime) -> None:
     generator = SteerableScripted(
         "Returns are free for 365 days.",
-        second="You can return most items within 30 days of delivery.",
+        later=("You can return most items within 30 days of delivery.",),
     )
     dialogue = copy.copy(generating_runtime.dialogue)
     dialogue.answerer = GroundedAnswerer(
@@ -134,9 +134,9 @@ def test_a_second_draft_is_answered_and_counted(generating_runtime: Runtime) -> 
             ws.receive_json()
             send(ws, RETURNS_QUESTION, "second")
             frame = ws.receive_json()
-        assert frame["generated"] is True and frame["text"] == generator.second
+        assert frame["generated"] is True and frame["text"] == generator.later[0]
         metrics = client.get("/metrics").text
-    assert generator.openings == ["Returns are free for 365 days."]
+    assert generator.openings == [("Returns are free for 365 days.",)]
     assert "supportbot_generator_redrafts_total 1.0" in metrics
     assert "supportbot_generator_fallbacks_total{" not in metrics
 

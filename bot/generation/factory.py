@@ -101,5 +101,5 @@ def make_answerer(
         GroundingChecker(embedder, language=settings.default_language),
         timeout_s=settings.generator_timeout_s,
         total_timeout_s=settings.generator_total_timeout_s,
-        redraft=settings.generator_redraft,
+        drafts=settings.generator_drafts,
     )

@@ -123,15 +123,19 @@ class LocalGenerator:
     def stream(
         self, messages: Sequence[ChatMessage], *, max_new_tokens: int | None = None
     ) -> AsyncIterator[str]:
-        return self._stream(messages, max_new_tokens, "")
+        return self._stream(messages, max_new_tokens, ())
 
     def stream_avoiding(
-        self, messages: Sequence[ChatMessage], opening: str, *, max_new_tokens: int | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        openings: Sequence[str],
+        *,
+        max_new_tokens: int | None = None,
     ) -> AsyncIterator[str]:
-        return self._stream(messages, max_new_tokens, opening)
+        return self._stream(messages, max_new_tokens, openings)
 
     async def _stream(
-        self, messages: Sequence[ChatMessage], max_new_tokens: int | None, avoid: str
+        self, messages: Sequence[ChatMessage], max_new_tokens: int | None, avoid: Sequence[str]
     ) -> AsyncIterator[str]:
         if not messages:
             raise GenerationError("no messages to answer")
@@ -139,7 +143,7 @@ class LocalGenerator:
             await asyncio.to_thread(self.warm_up)
         chat = list(messages)
         limit = max_new_tokens or self.max_new_tokens
-        banned = self.tokenizer(avoid.strip(), add_special_tokens=False)["input_ids"][:1]
+        banned = self._first_tokens(avoid)
 
         def decode(push: Push, cancelled: threading.Event) -> None:
             with self._decode_lock:  # one decode at a time; the next turn waits its turn
@@ -154,6 +158,15 @@ class LocalGenerator:
 
         async for delta in stream_from_thread(decode, name=self.name):
             yield delta
+
+    def _first_tokens(self, openings: Sequence[str]) -> list[int]:
+        """The first token id of each opening: what a steered draft may not start with."""
+        firsts = set()
+        for opening in openings:
+            ids = self.tokenizer(opening.strip(), add_special_tokens=False)["input_ids"]
+            if ids:
+                firsts.add(ids[0])
+        return sorted(firsts)
 
     @property
     def loaded(self) -> bool:

@@ -65,11 +65,12 @@ class SteerableGenerator(Generator, Protocol):
     def stream_avoiding(
         self,
         messages: Sequence[ChatMessage],
-        opening: str,
+        openings: Sequence[str],
         *,
         max_new_tokens: int | None = None,
     ) -> AsyncIterator[str]:
-        """Like ``stream``, but the draft does not start with the first token of ``opening``."""
+        """Like ``stream``, but the draft does not start with the first token of any of
+        ``openings``."""
         ...
 
 
