@@ -16,11 +16,12 @@ the same step. Each example then computes only its conversation and answer.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from bot.generation.block_reuse import Rotary
 from training.frozen_layers import (
@@ -70,8 +71,6 @@ class PassageBlocks:
         rows: Sequence[EncodedExample],
         progress: bool = False,
     ) -> None:
-        from tqdm import tqdm
-
         self.frozen = frozen
         self.rotary = rotary
         self.rules_end = len(frozen.shared_ids)
@@ -100,7 +99,9 @@ class PassageBlocks:
             raise ValueError("the example's answer starts inside its passages")
         placed = tuple(_Placed(self._block(ids[start:end]), start) for start, end in layout.blocks)
         past = [
-            self._placed_keys_values(layer, self.frozen.shared_frozen[layer], placed)
+            self.placed_keys_values(
+                layer, self.frozen.shared_frozen[layer], placed, self._frozen_kv
+            )
             for layer in range(self.frozen.first_trainable)
         ]
         hidden, _ = self.frozen.run_frozen(ids[layout.passages_end :], past)
@@ -117,14 +118,18 @@ class PassageBlocks:
             self._lengths.append(len(ids))
         return self._index[key]
 
-    def _placed_keys_values(
-        self, layer: int, rules: tuple[Any, Any], placed: Sequence[_Placed], kv: Any = None
+    def placed_keys_values(
+        self,
+        layer: int,
+        rules: tuple[Any, Any],
+        placed: Sequence[_Placed],
+        blocks: Mapping[int, KeysValues] | Sequence[KeysValues],
     ) -> tuple[Any, Any]:
-        """One layer's keys and values for the rules then each block at its place; ``kv``
-        maps a block to its per-layer pairs (default: the frozen layers' own)."""
+        """One layer's keys and values for the rules, then each block moved to its place;
+        ``blocks[i][layer]`` holds block ``i``'s pair as read right after the rules."""
         keys, values = [rules[0]], [rules[1]]
         for place in placed:
-            block_keys, block_values = (kv or self._frozen_kv)[place.block][layer]
+            block_keys, block_values = blocks[place.block][layer]
             keys.append(shifted(block_keys, place.start - self.rules_end, self.rotary))
             values.append(block_values)
         return torch.cat(keys, dim=2), torch.cat(values, dim=2)
@@ -193,7 +198,7 @@ class _BlockStep:
         stand_in = torch.zeros(1, 1, example.passages_end, 1)
         trainable = {block: part.leaves for block, part in self.blocks.items()}
         layers = [(stand_in, stand_in)] * first + [
-            reader._placed_keys_values(layer, self.rules.leaves[layer], example.placed, trainable)
+            reader.placed_keys_values(layer, self.rules.leaves[layer], example.placed, trainable)
             for layer in range(len(self.rules.leaves))
         ]
         cache = DynamicCache(ddp_cache_data=layers)

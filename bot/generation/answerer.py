@@ -62,7 +62,7 @@ class FinalAnswer:
     redrafted: bool = False  # the first draft was rejected before anything was shown
 
 
-# A draft stopped for these, before anything was shown, gets one more try that opens otherwise:
+# A draft stopped for these, before anything was shown, gets another try that opens otherwise:
 # a small model often starts on the wrong foot ("I'm sorry, I don't have...", a wrong "Yes.")
 # and then holds to it, while its second choice of opening leads to the answer.
 REDRAFT_REASONS = frozenset(
