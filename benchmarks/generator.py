@@ -18,7 +18,8 @@ Quality, for ``base`` and (when `supportbot train generator` has saved one) ``tu
 demo/generator/heldout.yml, with the passages the retriever finds (the passage holding the
 item's answer made sure of, so retrieval misses do not count against the generator), the
 share of answers whose draft passed the grounding check whole (``grounded_rate``; the
-second draft where the first was rejected before anything was shown, ``redrafted_rate``),
+second draft where the first was rejected before anything was shown, ``redrafted_rate``;
+the last one started with a passage's words, ``started_rate``),
 ROUGE-L of the final answers against the written references, and the share that ended as
 the extractive answer (``fallback_rate``).
 

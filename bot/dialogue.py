@@ -52,6 +52,7 @@ class BotReply:
     generated: bool = False  # written by the generator (and grounded), not taken from a passage
     fallback: str | None = None  # why a draft was replaced by the extractive answer
     redrafted: bool = False  # the answer is the generator's second draft
+    started_with: str = ""  # passage words the generator's last draft was started with
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,7 @@ def _with_answer(reply: BotReply, answer: FinalAnswer, passages: list[Passage]) 
         generated=answer.generated,
         fallback=fallback,
         redrafted=answer.redrafted,
+        started_with=answer.started_with,
     )
 
 
@@ -292,5 +294,6 @@ def _turn_record(session: Session, text: str, reply: BotReply) -> TurnRecord:
             "generated": reply.generated,
             "fallback": reply.fallback,
             "redrafted": reply.redrafted,
+            "started_with": reply.started_with,
         },
     )

@@ -127,7 +127,16 @@ class Settings(BaseSettings):
         le=4,
         description="Drafts written at most per answer: one rejected before any of it was "
         "shown is followed by one that may not open the same way (in-process backends; a "
-        "remote endpoint is not steered). 1: no second draft.",
+        "remote endpoint is not steered). 1: no second draft. A draft started with passage "
+        "words (generator_opening_words) comes on top.",
+    )
+    generator_opening_words: int = Field(
+        4,
+        ge=0,
+        le=12,
+        description="When every draft was rejected before any of it was shown and a passage "
+        "plainly answers the question, one more draft is started with this many first words "
+        "of the passage sentence closest to the question. 0: none.",
     )
     tenant_name: str = Field(
         "Maplebrook Goods", description="Company the assistant speaks for in generated answers."

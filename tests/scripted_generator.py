@@ -56,10 +56,13 @@ class ScriptedGenerator:
 @dataclass
 class SteerableScripted(ScriptedGenerator):
     """Writes ``reply`` first and then, told to avoid openings, each of ``later`` in turn
-    (the last one again once they run out)."""
+    (the last one again once they run out); started with an opening, it goes on with
+    ``continued``."""
 
     later: tuple[str, ...] = ()
     openings: list[tuple[str, ...]] = field(default_factory=list)  # avoided, per call
+    continued: str = ""  # what follows an opening it is started with
+    started: list[str] = field(default_factory=list)  # the openings it was started with
 
     def stream_avoiding(
         self,
@@ -71,3 +74,10 @@ class SteerableScripted(ScriptedGenerator):
         self.openings.append(tuple(openings))
         text = self.later[min(len(self.openings), len(self.later)) - 1]
         return ScriptedGenerator(text).stream(messages)
+
+    def stream_from(
+        self, messages: Sequence[ChatMessage], opening: str, *, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        """``opening`` and then ``continued``."""
+        self.started.append(opening)
+        return ScriptedGenerator(f"{opening} {self.continued}".strip()).stream(messages)

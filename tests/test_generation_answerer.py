@@ -209,7 +209,7 @@ def test_a_second_rejected_draft_falls_back_with_its_own_reason(embedder: Embedd
     generator = SteerableScripted(
         DECLINE, later=("You can return items within 90 days and get a 50% refund.",)
     )
-    deltas, final = run(make(generator, embedder), PLAIN_QUESTION)
+    deltas, final = run(make(generator, embedder, opening_words=0), PLAIN_QUESTION)
     assert len(generator.openings) == 1  # one more try by default, not a loop
     assert deltas == [] and not final.generated
     assert final.fallback is FallbackReason.UNSUPPORTED and "30 days" in final.text
@@ -239,5 +239,43 @@ def test_no_second_draft_once_a_sentence_was_shown_or_when_switched_off(
     assert deltas == ["You can return most items within 30 days of delivery."]
     assert final.fallback is FallbackReason.UNSUPPORTED and shown_then_wrong.openings == []
     switched_off = SteerableScripted(DECLINE, later=("Yes, within 30 days of delivery.",))
-    _, final = run(make(switched_off, embedder, drafts=1), PLAIN_QUESTION)
+    _, final = run(make(switched_off, embedder, drafts=1, opening_words=0), PLAIN_QUESTION)
     assert final.fallback is FallbackReason.DECLINED and switched_off.openings == []
+    # A draft started with a passage's words that stops there is no answer either.
+    _, final = run(make(switched_off, embedder, drafts=1), PLAIN_QUESTION)
+    assert switched_off.started == ["You can return most"] and not final.generated
+
+
+WRONG = "You can return items within 90 days and get a 50% refund."
+
+
+def test_a_last_draft_starts_with_the_passage_sentence_that_plainly_answers(
+    embedder: Embedder,
+) -> None:
+    generator = SteerableScripted(
+        DECLINE, later=(WRONG,), continued="items within 30 days of delivery."
+    )
+    deltas, final = run(make(generator, embedder, opening_words=4), PLAIN_QUESTION)
+    assert generator.started == ["You can return most"]
+    assert deltas == ["You can return most items within 30 days of delivery."]
+    assert final.generated and final.redrafted and final.started_with == "You can return most"
+    # Started so, the draft is still checked: an invented rest falls back.
+    inventing = SteerableScripted(DECLINE, later=(WRONG,), continued="items for 365 days.")
+    deltas, final = run(make(inventing, embedder, opening_words=4), PLAIN_QUESTION)
+    assert inventing.started and deltas == [] and not final.generated
+    assert final.fallback is FallbackReason.UNSUPPORTED and final.started_with == ""
+
+
+def test_no_draft_is_started_for_the_model_unless_a_passage_plainly_answers(
+    embedder: Embedder,
+) -> None:
+    unanswered = SteerableScripted(
+        "Gift cards never expire.", later=(WRONG,), continued="items within 30 days."
+    )
+    _, final = run(make(unanswered, embedder, opening_words=4), "do you sell gift cards?")
+    assert unanswered.openings and unanswered.started == [] and not final.generated
+    switched_off = SteerableScripted(DECLINE, later=(WRONG,), continued="items within 30 days.")
+    _, final = run(make(switched_off, embedder, opening_words=0), PLAIN_QUESTION)
+    assert switched_off.started == [] and final.fallback is FallbackReason.UNSUPPORTED
+    with pytest.raises(ValueError, match="opening_words"):
+        make(switched_off, embedder, opening_words=-1)

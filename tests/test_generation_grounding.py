@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import ConfigError
-from bot.generation.extractive import extractive_answer
+from bot.generation.extractive import answer_opening, extractive_answer
 from bot.generation.grounding import GroundingChecker
 from knowledge.embedder import Embedder
 
@@ -87,6 +87,24 @@ def test_extractive_answer_takes_the_relevant_sentences_in_passage_order(
     sentences = [s for s in RETURNS.split(". ") if s.rstrip(".") in answer]
     assert answer.startswith(sentences[0].rstrip("."))  # passage order kept
     assert len(answer) < len(RETURNS)
+
+
+def test_an_answer_opening_is_the_start_of_the_closest_passage_sentence(
+    embedder: Embedder,
+) -> None:
+    delivery = (
+        "Delivery times and shipping options\n"
+        "Things that lengthen delivery:\n"
+        "- **Weekend orders** ship on the next business day.\n"
+        "- Remote addresses take 2 more days."
+    )
+    question = "I ordered on Saturday, when does it ship?"
+    opening = answer_opening(question, [RETURNS, delivery], embedder=embedder, words=3)
+    assert opening == "Weekend orders ship"  # list marker and emphasis dropped
+    lexical = answer_opening(question, [delivery], words=4)
+    assert lexical is not None and len(lexical.split()) == 4 and "*" not in lexical
+    # Headings (no full stop) are never an answer's start; no sentence: no opening.
+    assert answer_opening("delivery times?", ["Delivery times and shipping options"]) is None
 
 
 def test_a_flipped_negation_is_not_supported(checker: GroundingChecker) -> None:

@@ -132,6 +132,21 @@ def test_a_steered_draft_does_not_open_with_the_rejected_drafts_first_token(
     assert isinstance(tiny, SteerableGenerator)
 
 
+def test_a_started_draft_streams_its_opening_and_goes_on_from_it(tiny: LocalGenerator) -> None:
+    opening = "Yes, we ship"
+    seed = tiny.tokenizer(opening, add_special_tokens=False)["input_ids"]
+    ids = tiny.encode_chat(MESSAGES)[0].tolist()
+    continued: list[int] = []
+    tiny.generate_ids(ids + seed, 6, continued.append)
+
+    async def started() -> list[str]:
+        return [d async for d in tiny.stream_from(MESSAGES, opening, max_new_tokens=6)]
+
+    deltas = asyncio.run(started())
+    assert deltas[0] == opening  # shown before the model adds a token
+    assert "".join(deltas) == tiny.tokenizer.decode(seed + continued, skip_special_tokens=True)
+
+
 def test_greedy_decoding_skips_banned_first_tokens_and_an_empty_answer() -> None:
     import threading
 

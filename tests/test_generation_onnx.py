@@ -297,3 +297,24 @@ def test_onnx_decoding_can_be_kept_from_an_opening(tiny: OnnxGenerator) -> None:
     steered: list[int] = []
     tiny.generate_ids(ids, 4, steered.append, banned_first=[first[0]])
     assert steered and steered[0] != first[0]
+
+
+def test_a_started_draft_goes_on_from_its_opening_after_passages_read_as_blocks(
+    tiny: OnnxGenerator,
+) -> None:
+    messages = passages_chat(tiny, "can I return a lamp?", [RETURNS, SHIPPING])
+    ids = tiny.encode_chat(messages)[0].tolist()
+    layout = tiny.layout(messages, ids)
+    assert layout is not None
+    seed = tiny.tokenizer("Items can be", add_special_tokens=False)["input_ids"]
+    tiny.forget_prefix()
+    continued: list[int] = []
+    tiny.generate_ids(ids + seed, 6, continued.append, None, layout)
+
+    async def started() -> list[str]:
+        return [d async for d in tiny.stream_from(messages, "Items can be", max_new_tokens=6)]
+
+    tiny.forget_prefix()
+    deltas = asyncio.run(started())
+    assert deltas[0] == "Items can be"
+    assert "".join(deltas) == tiny.tokenizer.decode(seed + continued, skip_special_tokens=True)

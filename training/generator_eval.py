@@ -51,11 +51,12 @@ def evaluate_answers(
     items: Sequence[GeneratorItem], retriever: Retriever, answerer: GroundedAnswerer
 ) -> dict[str, object]:
     """``grounded_rate``: answers whose draft passed the check whole (a second draft where
-    the first was rejected before anything was shown: ``redrafted_rate`` of them);
+    the first was rejected before anything was shown: ``redrafted_rate`` of them, of which
+    ``started_rate`` were started with a passage's words);
     ``fallback_rate``: answers that ended extractive (unsupported, off the question, a
     decline the passages answer, timeout or error); ``rouge_l``: of the final answers;
     ``answer_ms``: p50 and p90 of the time to the final answer, second drafts included."""
-    grounded = fallbacks = redrafted = declined_right = unanswerable = 0
+    grounded = fallbacks = redrafted = opened = declined_right = unanswerable = 0
     rouge = 0.0
     seconds: list[float] = []
     for item in items:
@@ -66,6 +67,7 @@ def evaluate_answers(
         grounded += final.generated
         fallbacks += not final.generated
         redrafted += final.generated and final.redrafted
+        opened += final.generated and bool(final.started_with)
         rouge += rouge_l(final.text, item.answer)
         if not item.answerable:
             unanswerable += 1
@@ -77,6 +79,7 @@ def evaluate_answers(
         "rouge_l": round(rouge / count, 4),
         "fallback_rate": round(fallbacks / count, 4),
         "redrafted_rate": round(redrafted / count, 4),
+        "started_rate": round(opened / count, 4),
         "unanswerable_declined_rate": round(declined_right / max(unanswerable, 1), 4),
         "answer_ms": {
             "p50": round(float(np.percentile(seconds, 50)) * 1000) if seconds else None,

@@ -11,6 +11,13 @@ decline where the passages answer) is followed, from a generator that can be ste
 to ``drafts`` in all, by one that may not open with the first token of any rejected draft.
 On the 80 held-out demo questions a second draft turned 10 of the tuned model's 22 fallbacks
 into checked answers; a third passed the check more often but answered worse (README).
+
+When every draft was rejected so and a passage plainly answers the question (the passages'
+``coverage`` reaches the decline check's threshold), one last draft is started with the
+first ``opening_words`` words of the passage sentence closest to the question: the model's
+own openings led nowhere, but given where the answer starts it usually words it well ("Orders
+placed at weekends ship the next business day, so..."). It is checked like any other, and
+only there: without such a passage the opening would make an unrelated answer look relevant.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.errors import ConfigError
-from bot.generation.extractive import extractive_answer
+from bot.generation.extractive import answer_opening, extractive_answer
 from bot.generation.grounding import GroundingChecker, SentenceSupport
 from bot.generation.prompt import PromptBuilder, PromptPassage, repeats_instructions
 from bot.generation.sentences import complete_sentences, is_decline, says_not_known
@@ -60,6 +67,7 @@ class FinalAnswer:
     declined: bool = False  # the model said it does not know (and offered a person)
     fallback: FallbackReason | None = None
     redrafted: bool = False  # the first draft was rejected before anything was shown
+    started_with: str = ""  # the passage words a last draft was started with, if it was
 
 
 # A draft stopped for these, before anything was shown, gets another try that opens otherwise:
@@ -79,6 +87,7 @@ class _Draft:
     texts: Sequence[str]  # the passages' grounding texts
     must_answer: bool  # the passages answer plainly: a decline is not accepted
     avoid: tuple[str, ...] = ()  # openings of rejected drafts this one must not repeat
+    given: str = ""  # the first words this draft is started with (a seeded draft)
     opening: str = ""  # this draft's first sentence
     accepted: list[SentenceSupport] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # reply words waiting for their claim
@@ -90,6 +99,11 @@ class _Draft:
         before it) did."""
         avoid = (*self.avoid, self.opening)
         return _Draft(self.messages, self.question, self.texts, self.must_answer, avoid)
+
+    def started_with(self, words: str) -> _Draft:
+        """A fresh draft of the same prompt that starts with ``words``."""
+        avoid = (*self.avoid, self.opening)
+        return _Draft(self.messages, self.question, self.texts, self.must_answer, avoid, words)
 
 
 class GroundedAnswerer:
@@ -103,11 +117,14 @@ class GroundedAnswerer:
         total_timeout_s: float = 30.0,
         max_sentences: int = 5,
         drafts: int = 2,
+        opening_words: int = 4,
     ) -> None:
         if timeout_s <= 0 or total_timeout_s <= 0:
             raise ConfigError("generator timeouts must be positive")
         if drafts < 1:
             raise ConfigError(f"at least one draft is written, got drafts={drafts}")
+        if opening_words < 0:
+            raise ConfigError(f"opening_words must be 0 (off) or more, got {opening_words}")
         self.generator = generator
         self.builder = builder
         self.checker = checker
@@ -116,6 +133,9 @@ class GroundedAnswerer:
         self.max_sentences = max_sentences
         # Drafts written at most: each after a rejected opening (REDRAFT_REASONS) avoids it.
         self.drafts = drafts
+        # Then, where a passage plainly answers, a last draft starts with this many words of
+        # the passage sentence closest to the question (0: none).
+        self.opening_words = opening_words
 
     def warm_up(self) -> None:
         self.generator.warm_up()
@@ -146,6 +166,21 @@ class GroundedAnswerer:
             async with aclosing(self._write(draft)) as deltas:
                 async for delta in deltas:
                     yield delta
+        if self._may_seed(draft):
+            opening = await asyncio.to_thread(
+                answer_opening,
+                question,
+                texts,
+                embedder=self.checker.embedder,
+                language=language,
+                words=self.opening_words,
+            )
+            if opening:
+                logger.info("seeding a draft with %r after %s", opening, draft.reason)
+                draft = draft.started_with(opening)
+                async with aclosing(self._write(draft)) as deltas:
+                    async for delta in deltas:
+                        yield delta
         if draft.reason is not None:
             yield await self._fallback(question, passages, draft.reason, language)
             return
@@ -163,7 +198,12 @@ class GroundedAnswerer:
             is_decline(s.text) for s in accepted
         )
         yield FinalAnswer(
-            shown, generated=True, passages=used, declined=declined, redrafted=bool(draft.avoid)
+            shown,
+            generated=True,
+            passages=used,
+            declined=declined,
+            redrafted=bool(draft.avoid),
+            started_with=draft.given,
         )
 
     def _may_redraft(self, draft: _Draft) -> bool:
@@ -175,12 +215,21 @@ class GroundedAnswerer:
             and isinstance(self.generator, SteerableGenerator)
         )
 
+    def _may_seed(self, draft: _Draft) -> bool:
+        return (
+            self.opening_words > 0
+            and draft.must_answer
+            and draft.reason in REDRAFT_REASONS
+            and not draft.shown
+            and isinstance(self.generator, SteerableGenerator)
+        )
+
     async def _write(self, draft: _Draft) -> AsyncIterator[AnswerDelta]:
         """Check the draft sentence by sentence, passing on what may be shown; ``draft``
         ends with what was accepted and, if the draft was stopped, why."""
         system = draft.messages[0].content
         try:
-            async with aclosing(self._sentences(draft.messages, draft.avoid)) as sentences:
+            async with aclosing(self._sentences(draft)) as sentences:
                 async for sentence in sentences:
                     draft.opening = draft.opening or sentence
                     if any(s.text == sentence for s in draft.accepted):
@@ -242,15 +291,15 @@ class GroundedAnswerer:
                 return FallbackReason.OFF_TOPIC
         return None
 
-    async def _sentences(
-        self, messages: Sequence[ChatMessage], avoid: Sequence[str]
-    ) -> AsyncIterator[str]:
+    async def _sentences(self, draft: _Draft) -> AsyncIterator[str]:
         """Complete sentences of the draft, under the first-token/stall and total deadlines;
         with ``avoid``, a draft that does not open the way those rejected ones did."""
-        if avoid and isinstance(self.generator, SteerableGenerator):
-            stream = self.generator.stream_avoiding(messages, avoid)
+        if draft.given and isinstance(self.generator, SteerableGenerator):
+            stream = self.generator.stream_from(draft.messages, draft.given)
+        elif draft.avoid and isinstance(self.generator, SteerableGenerator):
+            stream = self.generator.stream_avoiding(draft.messages, draft.avoid)
         else:
-            stream = self.generator.stream(messages)
+            stream = self.generator.stream(draft.messages)
         deadline = time.monotonic() + self.total_timeout_s
         buffer = ""
         yielded = False
@@ -276,9 +325,11 @@ class GroundedAnswerer:
         finally:
             await stream.aclose()  # stops a local decode thread / closes the HTTP stream
         # Text after the last sentence end is kept only when it reads as a finished
-        # sentence, or is all there is: otherwise the token limit cut it mid-sentence.
+        # sentence, or is all there is: otherwise the token limit cut it mid-sentence. A
+        # draft started with passage words must finish its sentence: those words alone
+        # ("You can return most") are no answer.
         rest = buffer.strip()
-        if rest and (rest[-1] in ".!?\"')" or not yielded):
+        if rest and (rest[-1] in ".!?\"')" or not (yielded or draft.given)):
             yield rest
 
     async def _fallback(

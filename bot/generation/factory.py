@@ -102,4 +102,5 @@ def make_answerer(
         timeout_s=settings.generator_timeout_s,
         total_timeout_s=settings.generator_total_timeout_s,
         drafts=settings.generator_drafts,
+        opening_words=settings.generator_opening_words,
     )

@@ -134,8 +134,17 @@ class LocalGenerator:
     ) -> AsyncIterator[str]:
         return self._stream(messages, max_new_tokens, openings)
 
+    def stream_from(
+        self, messages: Sequence[ChatMessage], opening: str, *, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        return self._stream(messages, max_new_tokens, (), opening)
+
     async def _stream(
-        self, messages: Sequence[ChatMessage], max_new_tokens: int | None, avoid: Sequence[str]
+        self,
+        messages: Sequence[ChatMessage],
+        max_new_tokens: int | None,
+        avoid: Sequence[str],
+        opening: str = "",
     ) -> AsyncIterator[str]:
         if not messages:
             raise GenerationError("no messages to answer")
@@ -144,20 +153,30 @@ class LocalGenerator:
         chat = list(messages)
         limit = max_new_tokens or self.max_new_tokens
         banned = self._first_tokens(avoid)
+        seed = self._encode_opening(opening)
 
         def decode(push: Push, cancelled: threading.Event) -> None:
             with self._decode_lock:  # one decode at a time; the next turn waits its turn
                 if cancelled.is_set():
                     return
                 ids = self.encode_chat(chat)[0].tolist()
-                layout = self.layout(chat, ids)
+                layout = self.layout(chat, ids)  # the opening lies after the passages
                 text = IncrementalText(self.tokenizer)
+                if seed:
+                    push(text.extend(seed))
+                    ids = ids + seed
                 self.generate_ids(
                     ids, limit, lambda token: push(text.add(token)), cancelled, layout, banned
                 )
 
         async for delta in stream_from_thread(decode, name=self.name):
             yield delta
+
+    def _encode_opening(self, opening: str) -> list[int]:
+        """The answer's given first words as tokens, the way they start an answer."""
+        if not opening.strip():
+            return []
+        return list(self.tokenizer(opening.strip(), add_special_tokens=False)["input_ids"])
 
     def _first_tokens(self, openings: Sequence[str]) -> list[int]:
         """The first token id of each opening: what a steered draft may not start with."""
@@ -243,7 +262,10 @@ class IncrementalText:
         self.sent = 0
 
     def add(self, token: int) -> str:
-        self.ids.append(token)
+        return self.extend([token])
+
+    def extend(self, tokens: Sequence[int]) -> str:
+        self.ids.extend(tokens)
         text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
         if text.endswith("\ufffd") or len(text) <= self.sent:
             return ""

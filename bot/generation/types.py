@@ -73,6 +73,13 @@ class SteerableGenerator(Generator, Protocol):
         ``openings``."""
         ...
 
+    def stream_from(
+        self, messages: Sequence[ChatMessage], opening: str, *, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        """Like ``stream``, but the draft starts with ``opening`` (streamed first) and the
+        model goes on from there."""
+        ...
+
 
 async def complete_text(
     generator: Generator, messages: Sequence[ChatMessage], *, max_new_tokens: int | None = None
