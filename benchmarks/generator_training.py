@@ -1,11 +1,12 @@
-"""Generator fine-tuning cost per example: prompts read whole against passages read as blocks.
+"""Generator fine-tuning cost per example: prompts read whole (learning through the whole
+prompt, or through the answer's tokens only) against passages read as blocks.
 
     python benchmarks/generator_training.py [--data var/generator/train.jsonl] [--examples 160]
                                             [--steps 6] [--json]
 
-Both ways read the same first ``--examples`` training examples with the settings' base
+All three read the same first ``--examples`` training examples with the settings' base
 model and LoRA defaults, then run ``--steps`` optimizer steps' forward and backward passes
-(no update, so both see the same weights). Reported per example: the frozen layers' pass
+(no update, so all see the same weights). Reported per example: the frozen layers' pass
 (``frozen_s``), a training step (``step_s``), and for blocks the passage tokens one step
 runs through the trainable layers (``block_tokens_per_step``; whole prompts run every
 example's passages).
@@ -98,7 +99,10 @@ def main() -> None:
     rows = [encode_example(tokenizer, builder, example) for example in examples]
     result = {
         "examples": len(rows),
-        "whole": measure(base_dir, rows, GeneratorTrainingConfig(), args.steps),
+        "whole": measure(
+            base_dir, rows, GeneratorTrainingConfig(prompt_gradients=True), args.steps
+        ),
+        "answer_gradients": measure(base_dir, rows, GeneratorTrainingConfig(), args.steps),
         "blocks": measure(
             base_dir, rows, GeneratorTrainingConfig(passages_as_blocks=True), args.steps
         ),
@@ -106,7 +110,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
     else:
-        for kind in ("whole", "blocks"):
+        for kind in ("whole", "answer_gradients", "blocks"):
             print(kind, result[kind])
 
 

@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from tests.tiny_lm import build_tiny_lm, needs_generator_base
-from training.frozen_layers import FrozenPrefix, common_prefix_length
+from training.frozen_layers import (
+    EncodedExample,
+    FrozenPrefix,
+    WholePrompts,
+    common_prefix_length,
+)
 
 pytestmark = needs_generator_base
 
@@ -84,3 +89,43 @@ def test_an_example_without_answer_tokens_is_refused(tmp_path: Path) -> None:
         frozen.answer_loss(frozen.hidden_states([1, 2, 3]), [-100, -100, -100])
     with pytest.raises(ValueError, match="out of range"):
         FrozenPrefix(model, len(model.model.layers))
+
+
+def test_a_prompt_read_without_gradients_learns_through_the_answer_tokens_only(
+    tmp_path: Path,
+) -> None:
+    from transformers import DynamicCache
+
+    model = _model(tmp_path)
+    prompt = [5, 9, 14, 3, 7]
+    rows = [
+        EncodedExample(prompt + [40, 41, 22, 8], [-100] * 7 + [22, 8]),
+        EncodedExample(prompt + [33, 12, 11, 6, 19], [-100] * 7 + [11, 6, 19]),
+    ]
+    # The reference: the full model reads each prompt (all but its last token) without
+    # gradients, then the rest with them.
+    losses = []
+    for row in rows:
+        read = row.prompt_length - 1
+        cache = DynamicCache()
+        with torch.no_grad():
+            model(input_ids=torch.tensor([row.input_ids[:read]]), cache=cache, use_cache=True)
+        logits = model(input_ids=torch.tensor([row.input_ids[read:]]), cache=cache).logits
+        loss = torch.nn.functional.cross_entropy(
+            logits[0, :-1], torch.tensor(row.labels[read + 1 :])
+        )
+        loss.backward()
+        losses.append(loss.item())
+    expected = [p.grad.clone() for p in model.model.layers[-1].parameters()]
+    model.zero_grad()
+
+    frozen = FrozenPrefix(model, len(model.model.layers) - 1, shared_ids=prompt)
+    reader = WholePrompts(frozen, rows, progress=False, prompt_gradients=False)
+    step = reader.step([0, 1])
+    for index, want in enumerate(losses):
+        loss = step.loss(index)
+        loss.backward()
+        assert loss.item() == pytest.approx(want, rel=1e-5)
+    step.backward()  # nothing flows into the shared prefix
+    for got, want in zip(model.model.layers[-1].parameters(), expected, strict=True):
+        torch.testing.assert_close(got.grad, want, rtol=1e-4, atol=1e-5)

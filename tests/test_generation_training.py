@@ -115,6 +115,7 @@ def test_lora_fine_tune_lowers_eval_loss_saves_a_manifest_and_merges(tmp_path: P
     manifest = json.loads((result.output_dir / MANIFEST).read_text("utf-8"))
     assert manifest["method"] == "lora" and manifest["train_examples"] == 6
     assert manifest["prompts"] == "blocks"  # the passage read the way serving reads it
+    assert manifest["prompt_gradients"] is True  # blocks always learn through the prompt
     assert (result.output_dir / "adapter_config.json").is_file()
     assert result.merged_dir and (result.merged_dir / "config.json").is_file()
     # Serving finds the merged model, and the adapter on the base gives the same answer.
@@ -152,6 +153,9 @@ def test_prompts_are_trained_whole_by_default_and_when_they_have_no_passages(
         result = train_generator(data, base, tmp_path / out, settings, progress=False)
         manifest = json.loads((result.output_dir / MANIFEST).read_text("utf-8"))
         assert manifest["prompts"] == "whole"
+        # By default the prompt is read without gradients; the answer's tokens teach.
+        assert manifest["prompt_gradients"] is False
+        assert result.eval_loss < result.eval_loss_before
 
 
 def test_serving_prefers_a_tuned_model_then_an_adapter_then_the_base(tmp_path: Path) -> None:

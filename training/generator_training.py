@@ -60,6 +60,11 @@ class GeneratorTrainingConfig:
     # True: passages read as blocks, as serving reads them (training.frozen_blocks); measured
     # no better than whole prompts on the demo set (README), so not the default.
     passages_as_blocks: bool = False
+    # False (the default): the trainable layers read a whole prompt without gradients and
+    # learn through the answer's tokens only (training.frozen_layers). On the demo set that
+    # trained in 16.3 min instead of 19.9, and answered better (README). Passages read as
+    # blocks always learn through the prompt.
+    prompt_gradients: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in ("lora", "full"):
@@ -203,6 +208,7 @@ def train_generator(
         "eval_loss": round(best, 4),
         "seconds": round(seconds, 1),
         "prompts": prompts,
+        "prompt_gradients": prompts == "blocks" or config.prompt_gradients,
         "config": asdict(config),
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
@@ -238,7 +244,9 @@ def prompt_reader(
             ), "blocks"
         if progress:
             tqdm.write("prompts are read whole: not every prompt has passages after the same rules")
-    return WholePrompts(FrozenPrefix(model, first, _shared_prompt(rows)), rows, progress), "whole"
+    frozen = FrozenPrefix(model, first, _shared_prompt(rows))
+    reader = WholePrompts(frozen, rows, progress, prompt_gradients=config.prompt_gradients)
+    return reader, "whole"
 
 
 def _shared_rules(rows: list[EncodedExample]) -> list[int]:

@@ -121,6 +121,15 @@ def train_generator(
             help="Read passages as blocks, as serving does, or prompts whole (default).",
         ),
     ] = False,
+    prompt_gradients: Annotated[
+        bool,
+        typer.Option(
+            "--prompt-gradients/--answer-gradients",
+            help="Whole prompts: learn through the answer's tokens only, the prompt read "
+            "without gradients (default: a step costs about two thirds), or through the whole "
+            "prompt too. --blocks always learns through the prompt.",
+        ),
+    ] = False,
 ) -> None:
     """Fine-tune the generator base; early stopping on a held-out split; saved with a manifest."""
     from training.generator_training import GeneratorTrainingConfig
@@ -134,6 +143,7 @@ def train_generator(
         max_prompt_tokens=settings.generator_max_prompt_tokens,
         company=settings.tenant_name,
         passages_as_blocks=blocks,
+        prompt_gradients=prompt_gradients,
     )
     result = run(
         data,
