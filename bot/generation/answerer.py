@@ -12,7 +12,7 @@ to ``drafts`` in all, by one that may not open with the first token of any rejec
 On the 80 held-out demo questions a second draft turned 10 of the tuned model's 22 fallbacks
 into checked answers; a third passed the check more often but answered worse (README).
 
-When every draft was rejected so and a passage plainly answers the question (the passages'
+When every draft was rejected that way and a passage plainly answers the question (the passages'
 ``coverage`` reaches the decline check's threshold), one last draft is started with the
 first ``opening_words`` words of the passage sentence closest to the question: the model's
 own openings led nowhere, but given where the answer starts it usually words it well ("Orders
@@ -87,7 +87,7 @@ class _Draft:
     texts: Sequence[str]  # the passages' grounding texts
     must_answer: bool  # the passages answer plainly: a decline is not accepted
     avoid: tuple[str, ...] = ()  # openings of rejected drafts this one must not repeat
-    given: str = ""  # the first words this draft is started with (a seeded draft)
+    given: str = ""  # the first words this draft is started with (a started draft)
     opening: str = ""  # this draft's first sentence
     accepted: list[SentenceSupport] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # reply words waiting for their claim
@@ -166,7 +166,7 @@ class GroundedAnswerer:
             async with aclosing(self._write(draft)) as deltas:
                 async for delta in deltas:
                     yield delta
-        if self._may_seed(draft):
+        if self._may_start(draft):
             opening = await asyncio.to_thread(
                 answer_opening,
                 question,
@@ -176,7 +176,7 @@ class GroundedAnswerer:
                 words=self.opening_words,
             )
             if opening:
-                logger.info("seeding a draft with %r after %s", opening, draft.reason)
+                logger.info("starting a draft with %r after %s", opening, draft.reason)
                 draft = draft.started_with(opening)
                 async with aclosing(self._write(draft)) as deltas:
                     async for delta in deltas:
@@ -215,7 +215,7 @@ class GroundedAnswerer:
             and isinstance(self.generator, SteerableGenerator)
         )
 
-    def _may_seed(self, draft: _Draft) -> bool:
+    def _may_start(self, draft: _Draft) -> bool:
         return (
             self.opening_words > 0
             and draft.must_answer

@@ -153,7 +153,7 @@ class LocalGenerator:
         chat = list(messages)
         limit = max_new_tokens or self.max_new_tokens
         banned = self._first_tokens(avoid)
-        seed = self._encode_opening(opening)
+        opening_ids = self._encode_opening(opening)
 
         def decode(push: Push, cancelled: threading.Event) -> None:
             with self._decode_lock:  # one decode at a time; the next turn waits its turn
@@ -162,9 +162,9 @@ class LocalGenerator:
                 ids = self.encode_chat(chat)[0].tolist()
                 layout = self.layout(chat, ids)  # the opening lies after the passages
                 text = IncrementalText(self.tokenizer)
-                if seed:
-                    push(text.extend(seed))
-                    ids = ids + seed
+                if opening_ids:
+                    push(text.extend(opening_ids))
+                    ids = ids + opening_ids
                 self.generate_ids(
                     ids, limit, lambda token: push(text.add(token)), cancelled, layout, banned
                 )
