@@ -180,12 +180,7 @@ class LocalGenerator:
 
     def _first_tokens(self, openings: Sequence[str]) -> list[int]:
         """The first token id of each opening: what a steered draft may not start with."""
-        firsts = set()
-        for opening in openings:
-            ids = self.tokenizer(opening.strip(), add_special_tokens=False)["input_ids"]
-            if ids:
-                firsts.add(ids[0])
-        return sorted(firsts)
+        return sorted({ids[0] for ids in map(self._encode_opening, openings) if ids})
 
     @property
     def loaded(self) -> bool:

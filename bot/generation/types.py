@@ -54,12 +54,14 @@ class Generator(Protocol):
 
 @runtime_checkable
 class SteerableGenerator(Generator, Protocol):
-    """A generator that can write another draft which does not open the way a rejected one did.
+    """A generator that can write another draft which does not open the way a rejected one
+    did, or which starts with given words.
 
     Greedy decoding writes the same draft every time; once its opening is kept from being
     chosen, the model writes the best draft that starts otherwise ("Yes." instead of "I'm
-    sorry, I don't have..."). In-process backends ban the opening's first token; a remote
-    endpoint cannot be told that without its tokenizer, so it is not steerable.
+    sorry, I don't have..."). In-process backends ban the opening's first token, and start a
+    draft by appending the given words' tokens to the prompt; a remote endpoint cannot be
+    told either without its tokenizer, so it is not steerable.
     """
 
     def stream_avoiding(
