@@ -113,6 +113,24 @@ def test_a_flipped_negation_is_not_supported(checker: GroundingChecker) -> None:
     assert checker.check("You can't exchange gift cards for cash.", [gift]).supported
 
 
+def test_words_that_negate_by_meaning_keep_the_claims_polarity(checker: GroundingChecker) -> None:
+    parcel = (
+        "If the items in the box are right but one of them is not there, check whether "
+        "your order was shipped in more than one parcel."
+    )
+    # "missing" says "not there": the same claim, not its opposite.
+    assert checker.check(
+        "If one of the items is missing, check whether your order came in more than one parcel.",
+        [parcel],
+    ).supported
+    stock = "The sofa is unavailable for Express delivery."
+    assert not checker.check("The sofa is available for Express delivery.", [stock]).supported
+    # Two negations cancel: "not unavailable" is the opposite of the passage's claim.
+    assert not checker.check(
+        "The sofa is not unavailable for Express delivery.", [stock]
+    ).supported
+
+
 def test_list_items_are_read_with_their_lead_in(checker: GroundingChecker) -> None:
     from bot.generation.prompt import PromptPassage
 

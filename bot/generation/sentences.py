@@ -32,8 +32,11 @@ def split_sentences(text: str) -> list[str]:
 
 CLAUSE_BOUNDARY = re.compile(r"[,;:]\s+|\s+[-–—]\s+")
 NEGATION = re.compile(
-    # "no" before a hyphen is part of a word ("no-reply@..."), not a negation.
-    r"\b(?:not|no(?!-)|never|cannot|none|nothing|neither|nor|without)\b|n't\b|n’t\b",
+    # "no" before a hyphen is part of a word ("no-reply@..."), not a negation. Words that
+    # negate by their meaning count too: "one item is missing" says what "one item is not
+    # there" says, and "not unavailable" what "available" does.
+    r"\b(?:not|no(?!-)|never|cannot|none|nothing|neither|nor|without"
+    r"|missing|absent|unavailable|unable|lacks?|lacking)\b|n't\b|n’t\b",
     re.IGNORECASE,
 )
 MIN_CLAUSE_WORDS = 4
@@ -93,7 +96,11 @@ def without_leading_reply(sentence: str) -> str:
 
 
 def has_negation(text: str) -> bool:
-    return bool(NEGATION.search(text))
+    """Whether ``text`` reads negated: an odd number of negations, since two cancel ("is not
+    missing"). On the TRAIN references' sentences, counting this way rather than "any
+    negation" caught 303 rather than 294 of 350 claims turned around by adding or removing a
+    negation, and flagged the same 5 of 542 supported sentences."""
+    return len(NEGATION.findall(text)) % 2 == 1
 
 
 def claim_parts(sentence: str) -> list[str]:
