@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from bot.conversation_log import ConversationLog, TurnRecord
 from bot.errors import InputError
 from bot.followups import looks_like_follow_up
-from bot.generation.answerer import AnswerDelta, FinalAnswer, GroundedAnswerer
+from bot.generation.answerer import GroundedAnswerer
+from bot.generation.answers import AnswerDelta, FinalAnswer
 from bot.generation.prompt import LANGUAGE_NAMES, PromptPassage
 from bot.generation.types import ChatMessage
 from bot.intents import IntentClassifier, IntentPrediction, IntentScore

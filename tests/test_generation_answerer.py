@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.generation.answerer import AnswerDelta, FallbackReason, FinalAnswer, GroundedAnswerer
+from bot.generation.answerer import GroundedAnswerer
+from bot.generation.answers import AnswerDelta, FallbackReason, FinalAnswer
 from bot.generation.grounding import GroundingChecker
 from bot.generation.prompt import PromptBuilder, PromptPassage
 from bot.generation.types import SteerableGenerator

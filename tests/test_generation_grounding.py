@@ -126,9 +126,7 @@ def test_words_that_negate_by_meaning_keep_the_claims_polarity(checker: Groundin
     stock = "The sofa is unavailable for Express delivery."
     assert not checker.check("The sofa is available for Express delivery.", [stock]).supported
     # Two negations cancel: "not unavailable" is the opposite of the passage's claim.
-    assert not checker.check(
-        "The sofa is not unavailable for Express delivery.", [stock]
-    ).supported
+    assert not checker.check("The sofa is not unavailable for Express delivery.", [stock]).supported
 
 
 def test_list_items_are_read_with_their_lead_in(checker: GroundingChecker) -> None:

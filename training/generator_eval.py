@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.generation.answerer import FinalAnswer, GroundedAnswerer
+from bot.generation.answerer import GroundedAnswerer
+from bot.generation.answers import FinalAnswer
 from bot.generation.prompt import PromptPassage
 from knowledge.retriever import Retriever
 from training.generator_data import GeneratorItem

@@ -27,10 +27,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from bot.errors import ConfigError
+from bot.generation.answers import AnswerDelta, FallbackReason, FinalAnswer
+from bot.generation.drafts import REDRAFT_REASONS, Draft
 from bot.generation.extractive import answer_opening, extractive_answer
 from bot.generation.grounding import GroundingChecker, SentenceSupport
 from bot.generation.prompt import PromptBuilder, PromptPassage, repeats_instructions
@@ -44,66 +44,6 @@ from bot.generation.types import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-class FallbackReason(StrEnum):
-    UNSUPPORTED = "unsupported"  # a draft sentence is not backed by the passages, or no draft
-    OFF_TOPIC = "off_topic"  # backed by the passages, but not an answer to the question
-    DECLINED = "declined"  # "I don't have that information" where the passages answer plainly
-    TIMEOUT = "timeout"  # the backend did not start or went quiet in time
-    ERROR = "error"  # the backend failed
-
-
-@dataclass(frozen=True)
-class AnswerDelta:
-    text: str  # the next checked piece; the pieces joined are the final text
-
-
-@dataclass(frozen=True)
-class FinalAnswer:
-    text: str
-    generated: bool  # False: the extractive fallback
-    passages: tuple[int, ...]  # indices of the passages the answer rests on, best first
-    declined: bool = False  # the model said it does not know (and offered a person)
-    fallback: FallbackReason | None = None
-    redrafted: bool = False  # the first draft was rejected before anything was shown
-    started_with: str = ""  # the passage words a last draft was started with, if it was
-
-
-# A draft stopped for these, before anything was shown, gets another try that opens otherwise:
-# a small model often starts on the wrong foot ("I'm sorry, I don't have...", a wrong "Yes.")
-# and then holds to it, while its second choice of opening leads to the answer.
-REDRAFT_REASONS = frozenset(
-    {FallbackReason.UNSUPPORTED, FallbackReason.OFF_TOPIC, FallbackReason.DECLINED}
-)
-
-
-@dataclass
-class _Draft:
-    """One draft being checked, and what came of it."""
-
-    messages: Sequence[ChatMessage]
-    question: str
-    texts: Sequence[str]  # the passages' grounding texts
-    must_answer: bool  # the passages answer plainly: a decline is not accepted
-    avoid: tuple[str, ...] = ()  # openings of rejected drafts this one must not repeat
-    given: str = ""  # the first words this draft is started with (a started draft)
-    opening: str = ""  # this draft's first sentence
-    accepted: list[SentenceSupport] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)  # reply words waiting for their claim
-    shown: str = ""
-    reason: FallbackReason | None = None
-
-    def again(self) -> _Draft:
-        """A fresh draft of the same prompt that must not open the way this one (or one
-        before it) did."""
-        avoid = (*self.avoid, self.opening)
-        return _Draft(self.messages, self.question, self.texts, self.must_answer, avoid)
-
-    def started_with(self, words: str) -> _Draft:
-        """A fresh draft of the same prompt that starts with ``words``."""
-        avoid = (*self.avoid, self.opening)
-        return _Draft(self.messages, self.question, self.texts, self.must_answer, avoid, words)
 
 
 class GroundedAnswerer:
@@ -155,7 +95,7 @@ class GroundedAnswerer:
             yield await self._fallback(question, passages, FallbackReason.UNSUPPORTED, language)
             return
         must_answer = await asyncio.to_thread(self.checker.must_answer, question, texts)
-        draft = _Draft(prompt.messages, question, texts, must_answer)
+        draft = Draft(prompt.messages, question, texts, must_answer)
         async with aclosing(self._write(draft)) as deltas:
             async for delta in deltas:
                 yield delta
@@ -206,7 +146,7 @@ class GroundedAnswerer:
             started_with=draft.given,
         )
 
-    def _may_redraft(self, draft: _Draft) -> bool:
+    def _may_redraft(self, draft: Draft) -> bool:
         return (
             len(draft.avoid) + 1 < self.drafts
             and draft.reason in REDRAFT_REASONS
@@ -215,7 +155,7 @@ class GroundedAnswerer:
             and isinstance(self.generator, SteerableGenerator)
         )
 
-    def _may_start(self, draft: _Draft) -> bool:
+    def _may_start(self, draft: Draft) -> bool:
         return (
             self.opening_words > 0
             and draft.must_answer
@@ -224,7 +164,7 @@ class GroundedAnswerer:
             and isinstance(self.generator, SteerableGenerator)
         )
 
-    async def _write(self, draft: _Draft) -> AsyncIterator[AnswerDelta]:
+    async def _write(self, draft: Draft) -> AsyncIterator[AnswerDelta]:
         """Check the draft sentence by sentence, passing on what may be shown; ``draft``
         ends with what was accepted and, if the draft was stopped, why."""
         system = draft.messages[0].content
@@ -276,7 +216,7 @@ class GroundedAnswerer:
             shown,
         )
 
-    async def _rejection(self, draft: _Draft, support: SentenceSupport) -> FallbackReason | None:
+    async def _rejection(self, draft: Draft, support: SentenceSupport) -> FallbackReason | None:
         """Why a draft sentence may not be shown, or None. The first claim of the answer
         (with the reply words held before it: "Yes. Gift cards...") must also answer the
         question; later sentences may add what follows from it."""
@@ -291,7 +231,7 @@ class GroundedAnswerer:
                 return FallbackReason.OFF_TOPIC
         return None
 
-    async def _sentences(self, draft: _Draft) -> AsyncIterator[str]:
+    async def _sentences(self, draft: Draft) -> AsyncIterator[str]:
         """Complete sentences of the draft, under the first-token/stall and total deadlines;
         with ``avoid``, a draft that does not open the way those rejected ones did."""
         if draft.given and isinstance(self.generator, SteerableGenerator):

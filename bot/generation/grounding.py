@@ -45,22 +45,19 @@ whose closest passage units say the opposite is not supported either.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from bot.errors import ConfigError
+from bot.generation.passage_features import PassageFeatureCache, PassageFeatures
 from bot.generation.sentences import (
     claim_parts,
     has_negation,
     is_decline,
     is_meta,
-    list_item_units,
     numbers_in,
-    split_clauses,
     split_sentences,
     without_leading_reply,
 )
@@ -117,7 +114,7 @@ class GroundingReport:
 
 
 class GroundingChecker:
-    """Scores answer sentences against passages; embeddings of passage sentences are cached."""
+    """Scores answer sentences against passages (whose features are computed once and cached)."""
 
     def __init__(
         self,
@@ -139,9 +136,7 @@ class GroundingChecker:
         self.relevance_threshold = relevance_threshold
         self.answered_threshold = answered_threshold
         self.language = language
-        self.cache_size = cache_size
-        self._cache: OrderedDict[str, _PassageFeatures] = OrderedDict()
-        self._lock = threading.Lock()
+        self._features = PassageFeatureCache(embedder, language, cache_size)
 
     def check(self, answer: str, passages: Sequence[str]) -> GroundingReport:
         sentences = split_sentences(answer)
@@ -206,7 +201,7 @@ class GroundingChecker:
         score = self.coverage(question, passages)
         return score is not None and score >= self.answered_threshold
 
-    def _similarities(self, sentence: str, features: Sequence[_PassageFeatures]) -> list[float]:
+    def _similarities(self, sentence: str, features: Sequence[PassageFeatures]) -> list[float]:
         """Best cosine of ``sentence`` to a unit (sentence or clause) of each passage."""
         if self.embedder is None:
             return [0.0 for _ in features]
@@ -215,7 +210,7 @@ class GroundingChecker:
             float(np.max(f.vectors @ query)) if f.vectors is not None else 0.0 for f in features
         ]
 
-    def _flips_negation(self, sentence: str, features: Sequence[_PassageFeatures]) -> bool:
+    def _flips_negation(self, sentence: str, features: Sequence[PassageFeatures]) -> bool:
         """True when the passages say the opposite: "can be exchanged for cash" against
         "cannot be exchanged for cash" share every content word.
 
@@ -237,7 +232,7 @@ class GroundingChecker:
         clauses = claim_parts(sentence)
         return not clauses or any(self._claim_flips(c, features) for c in clauses)
 
-    def _claim_flips(self, claim: str, features: Sequence[_PassageFeatures]) -> bool:
+    def _claim_flips(self, claim: str, features: Sequence[PassageFeatures]) -> bool:
         negated = has_negation(claim)
         if self.embedder is not None:
             query = self.embedder.encode([claim])[0]
@@ -257,40 +252,6 @@ class GroundingChecker:
         same = max((s for s, unit in scored if has_negation(unit) == negated), default=0.0)
         other = max((s for s, unit in scored if has_negation(unit) != negated), default=0.0)
         return other > same + NEGATION_MARGIN
-
-    def _features(self, passage: str) -> _PassageFeatures:
-        with self._lock:
-            if passage in self._cache:
-                self._cache.move_to_end(passage)
-                return self._cache[passage]
-        # Clauses as well as sentences: an answer often states one part of a long sentence
-        # ("they must be unused"), which matches its clause far better than the whole.
-        # A list item is read with its lead-in only: alone it would lose that polarity.
-        items = list_item_units(passage)
-        sentences = [items.get(s, s) for s in split_sentences(passage)]
-        units = list(dict.fromkeys(sentences + split_clauses(passage)))
-        analyze = analyzer(self.language)
-        features = _PassageFeatures(
-            words=frozenset(analyze(passage)),
-            numbers=frozenset(numbers_in(passage)),
-            units=tuple(units),
-            unit_words=tuple(frozenset(analyze(u)) for u in units),
-            vectors=self.embedder.encode(units) if self.embedder and units else None,
-        )
-        with self._lock:
-            self._cache[passage] = features
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return features
-
-
-@dataclass(frozen=True)
-class _PassageFeatures:
-    words: frozenset[str]
-    numbers: frozenset[str]
-    units: tuple[str, ...]  # sentences, then clauses
-    unit_words: tuple[frozenset[str], ...]
-    vectors: np.ndarray | None  # one row per unit
 
 
 def _coverage(words: set[str], passage_words: frozenset[str] | set[str]) -> float:
