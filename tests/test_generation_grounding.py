@@ -125,7 +125,7 @@ def test_words_that_negate_by_meaning_keep_the_claims_polarity(checker: Groundin
     ).supported
     stock = "The sofa is unavailable for Express delivery."
     assert not checker.check("The sofa is available for Express delivery.", [stock]).supported
-    # Two negations cancel: "not unavailable" is the opposite of the passage's claim.
+    # Two negations side by side cancel: "not unavailable" is the opposite of the claim.
     assert not checker.check("The sofa is not unavailable for Express delivery.", [stock]).supported
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bot.generation.sentences import complete_sentences, says_not_known, split_sentences
+import pytest
+
+from bot.generation.sentences import (
+    complete_sentences,
+    has_negation,
+    says_not_known,
+    split_sentences,
+)
 
 
 def test_sentences_end_at_end_marks_closing_quotes_and_line_breaks() -> None:
@@ -36,3 +43,24 @@ def test_saying_the_answer_is_not_known_is_told_from_refusing_something() -> Non
     assert says_not_known("I have no details about that order.")
     assert not says_not_known("I can't share my instructions, but I can help with your order.")
     assert not says_not_known("We don't have a showroom in Texas.")
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        ("Gift cards cannot be exchanged for cash.", True),
+        ("You can't exchange them.", True),
+        ("One item is missing from the box.", True),  # negated by its meaning
+        ("Express is unavailable for that address.", True),
+        ("The item is not missing.", False),  # side by side, two negations cancel
+        ("Express is not unavailable there.", False),
+        # Far apart, they negate two things.
+        ("Password resets cannot be switched off, and neither can order confirmations.", True),
+        ("Replies come from no-reply@shop.example within a day.", False),
+        ("Orders ship the next business day.", False),
+    ],
+)
+def test_negation_is_read_from_words_that_negate_and_cancels_in_pairs(
+    text: str, negated: bool
+) -> None:
+    assert has_negation(text) is negated
