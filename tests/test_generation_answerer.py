@@ -280,3 +280,43 @@ def test_no_draft_is_started_for_the_model_unless_a_passage_plainly_answers(
     assert switched_off.started == [] and final.fallback is FallbackReason.UNSUPPORTED
     with pytest.raises(ValueError, match="opening_words"):
         make(switched_off, embedder, opening_words=-1)
+
+
+def test_reply_words_alone_are_no_answer_and_get_another_draft(embedder: Embedder) -> None:
+    # "No." states nothing the passages could back, and is often the wrong answer.
+    deltas, final = run(make(ScriptedGenerator("No."), embedder), "can I still return my lamp?")
+    assert deltas == [] and not final.generated
+    assert final.fallback is FallbackReason.UNSUPPORTED and "30 days" in final.text
+    generator = SteerableScripted(
+        "Yes, unfortunately.", later=("Yes. You can return most items within 30 days of delivery.",)
+    )
+    deltas, final = run(make(generator, embedder), PLAIN_QUESTION)
+    assert generator.openings == [("Yes, unfortunately.",)]
+    assert final.generated and final.redrafted and "30 days" in final.text
+
+
+def test_a_question_back_is_not_the_first_claim_of_an_answer(embedder: Embedder) -> None:
+    # Backed by the passage word for word, and close to the question, but it asks instead of
+    # answering (a passage heading turned into a question reads the same way).
+    generator = ScriptedGenerator("Can most items be returned within 30 days of delivery?")
+    deltas, final = run(make(generator, embedder))
+    assert deltas == [] and final.fallback is FallbackReason.OFF_TOPIC
+
+
+def test_a_lead_in_is_checked_and_shown_with_its_first_item(embedder: Embedder) -> None:
+    draft = "Returned items must be:\n- Unused and in their original packaging.\n- Returned within 30 days of delivery."
+    deltas, final = run(
+        make(ScriptedGenerator(draft), embedder), "what condition must returns be in?"
+    )
+    assert final.generated, final
+    assert deltas[0] == "Returned items must be:\n- Unused and in their original packaging."
+    # A lead-in whose items never come is dropped: alone it says nothing.
+    deltas, final = run(make(ScriptedGenerator("Returned items must be:"), embedder))
+    assert deltas == [] and final.fallback is FallbackReason.UNSUPPORTED
+    # It opened the draft, so the next draft opens otherwise.
+    generator = SteerableScripted(
+        "Returned items must be:", later=("You can return most items within 30 days of delivery.",)
+    )
+    deltas, final = run(make(generator, embedder))
+    assert generator.openings == [("Returned items must be:",)]
+    assert final.generated and final.redrafted and "30 days" in final.text

@@ -6,6 +6,11 @@ until the claim after it has passed too. The first unsupported sentence stops
 the model and the whole answer becomes the extractive one; so do a timeout and a backend
 error. Every fallback carries its reason, which the channel counts in a metric.
 
+An answer must state something the passages back, or decline: a draft of reply words alone
+("No.") is rejected like an unsupported one, and so is a first claim that asks a question
+instead of answering (often a passage heading echoed back). A list's lead-in ("The item must
+be:") is checked and shown together with its first item, and dropped if no item follows.
+
 A draft rejected before any of it was shown (its opening unsupported, off the question, or a
 decline where the passages answer) is followed, from a generator that can be steered and up
 to ``drafts`` in all, by one that may not open with the first token of any rejected draft.
@@ -34,7 +39,7 @@ from bot.generation.drafts import REDRAFT_REASONS, Draft
 from bot.generation.extractive import answer_opening, extractive_answer
 from bot.generation.grounding import GroundingChecker, SentenceSupport
 from bot.generation.prompt import PromptBuilder, PromptPassage, repeats_instructions
-from bot.generation.sentences import complete_sentences, is_decline, says_not_known
+from bot.generation.sentences import complete_sentences, is_decline, is_meta, says_not_known
 from bot.generation.types import (
     ChatMessage,
     GenerationError,
@@ -203,7 +208,9 @@ class GroundedAnswerer:
             draft.reason = FallbackReason.TIMEOUT
         except GenerationError:
             draft.reason = FallbackReason.ERROR
-        if draft.reason is None and not draft.accepted:
+        if draft.reason is None and not _states_or_declines(draft.accepted):
+            # Nothing, or only reply words ("No.", "Yes, unfortunately."): an answer the
+            # passages cannot back, and often a wrong one.
             draft.reason = FallbackReason.UNSUPPORTED
 
     def _log_listener_left(self, sentences: int, shown: str) -> None:
@@ -223,6 +230,8 @@ class GroundedAnswerer:
         if not support.supported(self.checker.threshold):
             return FallbackReason.UNSUPPORTED
         if support.checked and not any(s.checked for s in draft.accepted):
+            if support.text.endswith("?"):
+                return FallbackReason.OFF_TOPIC  # a question back (often a heading) answers none
             claim = " ".join([*draft.held, support.text])
             answers = await asyncio.to_thread(
                 self.checker.answers, draft.question, claim, draft.texts
@@ -241,7 +250,7 @@ class GroundedAnswerer:
         else:
             stream = self.generator.stream(draft.messages)
         deadline = time.monotonic() + self.total_timeout_s
-        buffer = ""
+        buffer = lead_in = ""
         yielded = False
         try:
             while True:
@@ -256,6 +265,14 @@ class GroundedAnswerer:
                     ) from exc
                 sentences, buffer = complete_sentences(buffer + delta)
                 for sentence in sentences:
+                    if sentence.endswith(":"):
+                        # A lead-in ("The item must be:") says nothing until its first
+                        # item: checked alone it would not answer, and shown alone it
+                        # would be a dangling line.
+                        lead_in = f"{lead_in}\n{sentence}" if lead_in else sentence
+                        continue
+                    if lead_in:
+                        sentence, lead_in = f"{lead_in}\n{sentence}", ""
                     yielded = True
                     yield sentence
         except GenerationError:
@@ -269,8 +286,14 @@ class GroundedAnswerer:
         # draft started with passage words must finish its sentence: those words alone
         # ("You can return most") are no answer.
         rest = buffer.strip()
+        if rest.endswith(":"):
+            lead_in, rest = (f"{lead_in}\n{rest}" if lead_in else rest), ""
         if rest and (rest[-1] in ".!?\"')" or not (yielded or draft.given)):
-            yield rest
+            yield f"{lead_in}\n{rest}" if lead_in else rest
+        elif lead_in:
+            # A lead-in whose items never came is dropped, but it opened the draft: a
+            # further draft must open otherwise.
+            draft.opening = draft.opening or lead_in
 
     async def _fallback(
         self,
@@ -287,3 +310,9 @@ class GroundedAnswerer:
             language=language,
         )
         return FinalAnswer(text, generated=False, passages=(0,), fallback=reason)
+
+
+def _states_or_declines(accepted: Sequence[SentenceSupport]) -> bool:
+    """Whether an accepted draft holds a checked claim, or declines or offers a person;
+    reply words alone ("No.") do neither."""
+    return any(s.checked or is_meta(s.text) for s in accepted)
