@@ -310,6 +310,7 @@ def test_a_lead_in_is_checked_and_shown_with_its_first_item(embedder: Embedder) 
     )
     assert final.generated, final
     assert deltas[0] == "Returned items must be:\n- Unused and in their original packaging."
+    assert final.text == draft  # each item on a line of its own, as written
     # A lead-in whose items never come is dropped: alone it says nothing.
     deltas, final = run(make(ScriptedGenerator("Returned items must be:"), embedder))
     assert deltas == [] and final.fallback is FallbackReason.UNSUPPORTED

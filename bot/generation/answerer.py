@@ -39,7 +39,13 @@ from bot.generation.drafts import REDRAFT_REASONS, Draft
 from bot.generation.extractive import answer_opening, extractive_answer
 from bot.generation.grounding import GroundingChecker, SentenceSupport
 from bot.generation.prompt import PromptBuilder, PromptPassage, repeats_instructions
-from bot.generation.sentences import complete_sentences, is_decline, is_meta, says_not_known
+from bot.generation.sentences import (
+    LIST_ITEM,
+    complete_sentences,
+    is_decline,
+    is_meta,
+    says_not_known,
+)
 from bot.generation.types import (
     ChatMessage,
     GenerationError,
@@ -194,7 +200,9 @@ class GroundedAnswerer:
                     # claim after it turned out unsupported.
                     if any(s.checked for s in draft.accepted):
                         piece = " ".join(draft.held)
-                        piece = f" {piece}" if draft.shown else piece
+                        if draft.shown:
+                            # A list item goes on a line of its own, as the model wrote it.
+                            piece = ("\n" if LIST_ITEM.match(piece) else " ") + piece
                         draft.held.clear()
                         draft.shown += piece
                         try:
