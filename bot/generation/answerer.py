@@ -277,10 +277,9 @@ class GroundedAnswerer:
                         # A lead-in ("The item must be:") says nothing until its first
                         # item: checked alone it would not answer, and shown alone it
                         # would be a dangling line.
-                        lead_in = f"{lead_in}\n{sentence}" if lead_in else sentence
+                        lead_in = _after_lead_in(lead_in, sentence)
                         continue
-                    if lead_in:
-                        sentence, lead_in = f"{lead_in}\n{sentence}", ""
+                    sentence, lead_in = _after_lead_in(lead_in, sentence), ""
                     yielded = True
                     yield sentence
         except GenerationError:
@@ -295,9 +294,9 @@ class GroundedAnswerer:
         # ("You can return most") are no answer.
         rest = buffer.strip()
         if rest.endswith(":"):
-            lead_in, rest = (f"{lead_in}\n{rest}" if lead_in else rest), ""
+            lead_in, rest = _after_lead_in(lead_in, rest), ""
         if rest and (rest[-1] in ".!?\"')" or not (yielded or draft.given)):
-            yield f"{lead_in}\n{rest}" if lead_in else rest
+            yield _after_lead_in(lead_in, rest)
         elif lead_in:
             # A lead-in whose items never came is dropped, but it opened the draft: a
             # further draft must open otherwise.
@@ -324,3 +323,8 @@ def _states_or_declines(accepted: Sequence[SentenceSupport]) -> bool:
     """Whether an accepted draft holds a checked claim, or declines or offers a person;
     reply words alone ("No.") do neither."""
     return any(s.checked or is_meta(s.text) for s in accepted)
+
+
+def _after_lead_in(lead_in: str, text: str) -> str:
+    """``text`` on the line after a pending list lead-in, if there is one."""
+    return f"{lead_in}\n{text}" if lead_in else text
