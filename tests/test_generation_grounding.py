@@ -165,6 +165,35 @@ def test_no_inside_a_word_is_not_a_negation(checker: GroundingChecker) -> None:
     ).supported
 
 
+def test_a_negation_in_a_compound_or_an_aside_does_not_turn_the_passage_around(
+    checker: GroundingChecker,
+) -> None:
+    claim = "Send us your order number and a photo of the outer box."
+    compound = (
+        "For delivered-but-missing parcels, send us your order number and a photo of the outer box."
+    )
+    assert checker.check(claim, [compound]).supported
+    charges = (
+        "If two settled (not pending) charges appear, we refund the second within 2 business days."
+    )
+    assert checker.check(
+        "If two settled charges appear, we refund the second within 2 business days.", [charges]
+    ).supported
+
+
+def test_a_refusal_clause_is_not_read_as_the_claims_negation(checker: GroundingChecker) -> None:
+    points = (
+        "You can change the reward you chose until you pay. Every 200 points can be turned "
+        "into a $10 reward at checkout."
+    )
+    # The refusal is about the bot; the claim after it matches the passage.
+    assert checker.check(
+        "I can't change the reward you chose for you, but every 200 points can be turned "
+        "into a $10 reward at checkout.",
+        [points],
+    ).supported
+
+
 def test_a_sentence_joining_a_positive_and_a_negative_claim_matches_each(
     checker: GroundingChecker,
 ) -> None:

@@ -57,6 +57,10 @@ def test_saying_the_answer_is_not_known_is_told_from_refusing_something() -> Non
         # Far apart, they negate two things.
         ("Password resets cannot be switched off, and neither can order confirmations.", True),
         ("Replies come from no-reply@shop.example within a day.", False),
+        # In a compound word it names a thing; in brackets it qualifies one.
+        ("Report delivered-but-missing parcels within 7 days.", False),
+        ("Two settled (not pending) charges are refunded.", False),
+        ("Two charges (not holds) cannot be merged.", True),
         ("Orders ship the next business day.", False),
     ],
 )

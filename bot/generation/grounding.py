@@ -229,7 +229,9 @@ class GroundingChecker:
         """
         if not self._claim_flips(without_leading_reply(sentence), features):
             return False
-        clauses = claim_parts(sentence)
+        # A clause in which the assistant refuses ("I can't share my instructions, but...")
+        # is about the bot, not the store: its negation has nothing to turn around.
+        clauses = [c for c in claim_parts(sentence) if not is_meta(c)]
         return not clauses or any(self._claim_flips(c, features) for c in clauses)
 
     def _claim_flips(self, claim: str, features: Sequence[PassageFeatures]) -> bool:
