@@ -211,3 +211,26 @@ def test_answers_their_passages_do_not_support_are_left_out_of_training(
     invented = TrainingExample(question, (passage,), "Returns are accepted for 90 days in Paris.")
     kept, dropped = split_by_grounding([grounded, invented], GroundingChecker(embedder))
     assert kept == [grounded] and dropped == [invented]
+
+
+def test_the_train_command_passes_its_options_to_the_fine_tune(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli.train import train_app
+    from training import generator_training
+
+    seen: list[GeneratorTrainingConfig] = []
+
+    def record(data: Path, base: Path, output: Path, config: GeneratorTrainingConfig, **_: object):
+        seen.append(config)
+        raise SystemExit(0)  # the options are what is tested, not another fine-tune
+
+    monkeypatch.setattr(generator_training, "train_generator", record)
+    data = _tiny_training_file(tmp_path / "train.jsonl")
+    result = CliRunner().invoke(
+        train_app, ["generator", "--data", str(data), "--seed", "3", "--epochs", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen and seen[0].seed == 3 and seen[0].epochs == 2 and seen[0].method == "lora"

@@ -130,6 +130,9 @@ def train_generator(
             "prompt too. --blocks always learns through the prompt.",
         ),
     ] = False,
+    seed: Annotated[
+        int, typer.Option(help="Chooses the eval split, the example order and the init.")
+    ] = 0,
 ) -> None:
     """Fine-tune the generator base; early stopping on a held-out split; saved with a manifest."""
     from training.generator_training import GeneratorTrainingConfig
@@ -144,6 +147,7 @@ def train_generator(
         company=settings.tenant_name,
         passages_as_blocks=blocks,
         prompt_gradients=prompt_gradients,
+        seed=seed,
     )
     result = run(
         data,
