@@ -19,6 +19,9 @@ def test_features_hold_words_numbers_sentences_and_clauses() -> None:
     # A list item is read with its lead-in, which holds its polarity.
     assert any("cannot take back" in unit and "Gift cards" in unit for unit in features.units)
     assert len(features.unit_words) == len(features.units)
+    negated = dict(zip(features.units, features.unit_negated, strict=True))
+    assert not negated["Orders placed at weekends ship the next business day"]
+    assert all(negated[u] for u in features.units if "cannot take back" in u)
     assert features.vectors is None  # no embedder: lexical features only
 
 

@@ -241,20 +241,20 @@ class GroundingChecker:
         if self.embedder is not None:
             query = self.embedder.encode([claim])[0]
             scored = [
-                (float(score), unit)
+                (float(score), unit_negated)
                 for f in features
                 if f.vectors is not None
-                for score, unit in zip(f.vectors @ query, f.units, strict=True)
+                for score, unit_negated in zip(f.vectors @ query, f.unit_negated, strict=True)
             ]
         else:
             words = set(analyzer(self.language)(claim))
             scored = [
-                (len(words & unit_words) / max(len(words), 1), unit)
+                (len(words & unit_words) / max(len(words), 1), unit_negated)
                 for f in features
-                for unit, unit_words in zip(f.units, f.unit_words, strict=True)
+                for unit_words, unit_negated in zip(f.unit_words, f.unit_negated, strict=True)
             ]
-        same = max((s for s, unit in scored if has_negation(unit) == negated), default=0.0)
-        other = max((s for s, unit in scored if has_negation(unit) != negated), default=0.0)
+        same = max((s for s, unit_negated in scored if unit_negated == negated), default=0.0)
+        other = max((s for s, unit_negated in scored if unit_negated != negated), default=0.0)
         return other > same + NEGATION_MARGIN
 
 

@@ -9,7 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.generation.sentences import list_item_units, numbers_in, split_clauses, split_sentences
+from bot.generation.sentences import (
+    has_negation,
+    list_item_units,
+    numbers_in,
+    split_clauses,
+    split_sentences,
+)
 from knowledge.analyzer import analyzer
 from knowledge.embedder import Embedder
 
@@ -20,6 +26,7 @@ class PassageFeatures:
     numbers: frozenset[str]
     units: tuple[str, ...]  # sentences, then clauses
     unit_words: tuple[frozenset[str], ...]
+    unit_negated: tuple[bool, ...]  # each unit's polarity, read once for every claim checked
     vectors: np.ndarray | None  # one row per unit
 
 
@@ -59,5 +66,6 @@ class PassageFeatureCache:
             numbers=frozenset(numbers_in(passage)),
             units=tuple(units),
             unit_words=tuple(frozenset(analyze(u)) for u in units),
+            unit_negated=tuple(has_negation(u) for u in units),
             vectors=self.embedder.encode(units) if self.embedder and units else None,
         )
