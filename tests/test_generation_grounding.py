@@ -209,6 +209,33 @@ def test_a_sentence_joining_a_positive_and_a_negative_claim_matches_each(
     assert not checker.check("We can assemble items in the showroom.", [pickup]).supported
 
 
+def test_a_claim_matches_the_half_of_a_sentence_that_states_it(checker: GroundingChecker) -> None:
+    hours = "Our courier, Fernline, delivers between 9 am and 6 pm and does not deliver on Sundays."
+    # Read whole, the passage sentence is negated; the claim states its positive half.
+    assert checker.check("Fernline delivers between 9 am and 6 pm.", [hours]).supported
+    assert not checker.check("Fernline delivers on Sundays.", [hours]).supported
+
+
+def test_a_turned_clause_is_caught_behind_another_clauses_negation(
+    checker: GroundingChecker,
+) -> None:
+    alaska = (
+        "Express delivery is not available for addresses in Alaska. Gift wrapping costs $5 "
+        "per item, and it is not refundable."
+    )
+    # Whole, the claim is negated like the passage; its first clause says the opposite.
+    assert not checker.check(
+        "Express delivery is available for addresses in Alaska, and gift wrapping is not "
+        "refundable.",
+        [alaska],
+    ).supported
+    assert checker.check(
+        "Express delivery is not available for addresses in Alaska, and gift wrapping is not "
+        "refundable.",
+        [alaska],
+    ).supported
+
+
 def test_relevance_is_high_for_the_answer_and_low_for_another_fact_of_the_same_passage(
     checker: GroundingChecker,
 ) -> None:

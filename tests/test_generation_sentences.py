@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from bot.generation.sentences import (
+    claim_parts,
     complete_sentences,
     has_negation,
     says_not_known,
+    split_clauses,
     split_sentences,
 )
 
@@ -68,3 +70,19 @@ def test_negation_is_read_from_words_that_negate_and_cancels_in_pairs(
     text: str, negated: bool
 ) -> None:
     assert has_negation(text) is negated
+
+
+def test_a_second_predicate_joined_without_a_comma_is_a_clause_of_its_own() -> None:
+    # Two claims of opposite polarity in one sentence: each is a unit to match against.
+    assert split_clauses("The van comes between 9 am and 5 pm and does not come on Sundays.") == [
+        "The van comes between 9 am and 5 pm",
+        "does not come on Sundays",
+    ]
+    # The positive form is parted the same way, so a turned clause meets its counterpart.
+    assert claim_parts("Assembly costs $59 per item and is added at checkout.") == [
+        "Assembly costs $59 per item",
+        "is added at checkout",
+    ]
+    # "and" between nouns or numbers joins no predicate.
+    assert split_clauses("Sofas and beds ship between 9 am and 5 pm.") == []
+    assert claim_parts("Returns and exchanges are free for members and their families.") == []

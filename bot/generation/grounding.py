@@ -74,6 +74,12 @@ MIN_CONTENT_WORDS = 2
 # passages could back; they do not count towards the two content words a checked sentence has.
 REPLY_WORDS = ("yes", "no", "sure", "sorry", "unfortunately", "afraid", "either", "one", "both")
 NEGATION_MARGIN = 0.1
+# A clause alone is short and judged less reliably, so one that flips inside a sentence that
+# does not must flip by more. On the 650 TRAIN items' 799 checked reference sentences (each
+# turned by adding or removing a negation, against its own article), 0.25 catches 435 of
+# 521 turned sentences against 410 without clause checks, and flags 4 supported ones
+# against 2 (0.2: 441 and 6; 0.3: 434 and 4).
+CLAUSE_NEGATION_MARGIN = 0.25
 
 
 @dataclass(frozen=True)
@@ -225,18 +231,22 @@ class GroundingChecker:
 
         A sentence of two or more clauses holds several claims ("Staff help you load, but
         we cannot assemble items"): read whole it matches neither polarity well, so it
-        flips only when one of its clauses flips too. (A turned clause inside a sentence
-        whose whole still reads as supported, "Staff help you load, and we can assemble
-        items", is not caught: a clause alone is too short to judge reliably.)
+        flips only when one of its clauses flips too. Read whole it can also match its
+        passage while one clause is turned, the negation of another clause standing in for
+        the one removed ("Express is available for Alaska, but it is not available for
+        freight"); so a clause that flips by the wider ``CLAUSE_NEGATION_MARGIN`` turns the
+        sentence around on its own.
         """
-        if not self._claim_flips(without_leading_reply(sentence), features):
-            return False
         # A clause in which the assistant refuses ("I can't share my instructions, but...")
         # is about the bot, not the store: its negation has nothing to turn around.
         clauses = [c for c in claim_parts(sentence) if not is_meta(c)]
-        return not clauses or any(self._claim_flips(c, features) for c in clauses)
+        if self._claim_flips(without_leading_reply(sentence), features, NEGATION_MARGIN):
+            return not clauses or any(
+                self._claim_flips(c, features, NEGATION_MARGIN) for c in clauses
+            )
+        return any(self._claim_flips(c, features, CLAUSE_NEGATION_MARGIN) for c in clauses)
 
-    def _claim_flips(self, claim: str, features: Sequence[PassageFeatures]) -> bool:
+    def _claim_flips(self, claim: str, features: Sequence[PassageFeatures], margin: float) -> bool:
         negated = has_negation(claim)
         if self.embedder is not None:
             query = self.embedder.encode([claim])[0]
@@ -255,7 +265,7 @@ class GroundingChecker:
             ]
         same = max((s for s, unit_negated in scored if unit_negated == negated), default=0.0)
         other = max((s for s, unit_negated in scored if unit_negated != negated), default=0.0)
-        return other > same + NEGATION_MARGIN
+        return other > same + margin
 
 
 def _coverage(words: set[str], passage_words: frozenset[str] | set[str]) -> float:

@@ -30,7 +30,17 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_BOUNDARY.split(text.strip()) if s and s.strip()]
 
 
-CLAUSE_BOUNDARY = re.compile(r"[,;:]\s+|\s+[-–—]\s+")
+# Punctuation parts a sentence; so does a conjunction that joins a second predicate without
+# a comma ("delivers between 8 am and 8 pm and does not deliver on Sundays"): read whole,
+# such a sentence has one polarity for two claims that may have opposite ones. Both
+# polarities are parted alike, so that "... and is added at checkout" in a passage meets
+# "... and is not added at checkout" in a claim clause for clause.
+CLAUSE_BOUNDARY = re.compile(
+    r"[,;:]\s+|\s+[-–—]\s+"
+    r"|\s+(?:and|but)\s+(?=(?:is|are|was|were|do|does|did|can|cannot|will|must|should|has|have"
+    r"|not|never|no longer|\w+n['’]t)\b)",
+    re.IGNORECASE,
+)
 NEGATION = re.compile(
     # A negating word joined to another by a hyphen is part of a compound word that names
     # something ("no-reply@...", "delivered-but-missing parcels"), not a negation of the
