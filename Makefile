@@ -44,8 +44,8 @@ bench-retrieval: install
 bench-generator: setup
 	$(BIN)/python benchmarks/generator.py
 
-# Fine-tune the shipped generator on the demo set (LoRA, merged; three epochs on the 598
-# examples took 12.9 min on 2 cores, budget up to 20 on a slow day); serving picks the
+# Fine-tune the shipped generator on the demo set (LoRA, merged; three epochs on the 600
+# examples took 12.1 min on 2 cores, budget up to 20 on a slow day); serving picks the
 # merged model up.
 train-generator: setup
 	$(BIN)/supportbot train generator-data
