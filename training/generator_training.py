@@ -63,8 +63,8 @@ class GeneratorTrainingConfig:
     # False (the default): the trainable layers read a whole prompt without gradients and
     # learn through the answer's tokens only (training.frozen_layers). On the demo set that
     # trained in 16.3 min instead of 19.9, grounded as often within the seed spread and with
-    # a higher ROUGE-L on two seeds (README). Passages read as blocks always learn through
-    # the prompt.
+    # a higher ROUGE-L on two seeds (docs/generator-experiments.md). Passages read as blocks
+    # always learn through the prompt.
     prompt_gradients: bool = False
 
     def __post_init__(self) -> None:
