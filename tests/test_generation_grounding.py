@@ -236,6 +236,20 @@ def test_a_turned_clause_is_caught_behind_another_clauses_negation(
     ).supported
 
 
+def test_a_lists_last_item_keeps_the_negation_that_opens_the_list(
+    checker: GroundingChecker,
+) -> None:
+    express = (
+        "Express is available for most small and medium items, but not for sofas delivered "
+        "by freight, backordered products, or addresses in Alaska, Hawaii and Guam."
+    )
+    assert not checker.check("Express is available for addresses in Alaska.", [express]).supported
+    assert checker.check("Express is not available for addresses in Alaska.", [express]).supported
+    assert checker.check(
+        "Express is available for most small and medium items.", [express]
+    ).supported
+
+
 def test_relevance_is_high_for_the_answer_and_low_for_another_fact_of_the_same_passage(
     checker: GroundingChecker,
 ) -> None:

@@ -86,3 +86,16 @@ def test_a_second_predicate_joined_without_a_comma_is_a_clause_of_its_own() -> N
     # "and" between nouns or numbers joins no predicate.
     assert split_clauses("Sofas and beds ship between 9 am and 5 pm.") == []
     assert claim_parts("Returns and exchanges are free for members and their families.") == []
+
+
+def test_a_lists_last_item_is_read_from_the_negated_part_that_opens_the_list() -> None:
+    clauses = split_clauses(
+        "Gift wrap is free for most orders, but not for gift cards, bulky items, or orders "
+        "shipped abroad."
+    )
+    assert "but not for gift cards, bulky items, or orders shipped abroad" in clauses
+    assert "or orders shipped abroad" not in clauses
+    # Without a negation before it, the last item is a part like any other.
+    assert "or orders shipped abroad" in split_clauses(
+        "Gift wrap is free for most orders, gift cards included, or orders shipped abroad."
+    )

@@ -62,10 +62,29 @@ def split_clauses(text: str) -> list[str]:
     """Comma/semicolon/dash parts of each sentence that have at least ``MIN_CLAUSE_WORDS`` words."""
     clauses = []
     for sentence in split_sentences(text):
-        parts = [p.strip(" .!?") for p in CLAUSE_BOUNDARY.split(sentence)]
+        parts = _read_with_list_lead([p.strip(" .!?") for p in CLAUSE_BOUNDARY.split(sentence)])
         if len(parts) > 1:
             clauses += [p for p in parts if len(p.split()) >= MIN_CLAUSE_WORDS]
     return clauses
+
+
+# The last item of a list ("..., or addresses in Alaska") after the comma that parts it off.
+LIST_END = re.compile(r"(?:or|nor)\s", re.IGNORECASE)
+
+
+def _read_with_list_lead(parts: list[str]) -> list[str]:
+    """``parts`` with a list's last item read from the negated part that opens the list:
+    "but not for freight, backordered products, or addresses in Alaska" says that Alaska
+    is excluded, which "or addresses in Alaska" alone would turn around."""
+    read, lead = [], None
+    for index, part in enumerate(parts):
+        if lead is not None and LIST_END.match(part):
+            read.append(", ".join(parts[lead : index + 1]))
+            continue
+        if has_negation(part):
+            lead = index
+        read.append(part)
+    return read
 
 
 LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
@@ -135,7 +154,9 @@ def has_negation(text: str) -> bool:
 def claim_parts(sentence: str) -> list[str]:
     """The clauses of ``sentence`` (without its leading reply words) that have at least
     ``MIN_CLAUSE_WORDS`` words, when it has two or more; else nothing."""
-    parts = [p.strip(" .!?") for p in CLAUSE_BOUNDARY.split(without_leading_reply(sentence))]
+    parts = _read_with_list_lead(
+        [p.strip(" .!?") for p in CLAUSE_BOUNDARY.split(without_leading_reply(sentence))]
+    )
     clauses = [p for p in parts if len(p.split()) >= MIN_CLAUSE_WORDS]
     return clauses if len(clauses) > 1 else []
 
