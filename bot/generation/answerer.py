@@ -15,7 +15,8 @@ A draft rejected before any of it was shown (its opening unsupported, off the qu
 decline where the passages answer) is followed, from a generator that can be steered and up
 to ``drafts`` in all, by one that may not open with the first token of any rejected draft.
 On the 80 held-out demo questions a second draft turned 10 of the tuned model's 22 fallbacks
-into checked answers; a third passed the check more often but answered worse (docs/generator-experiments.md).
+into checked answers; a third passed the check more often but answered worse
+(docs/generator-experiments.md).
 
 When every draft was rejected that way and a passage plainly answers the question (the passages'
 ``coverage`` reaches the decline check's threshold), one last draft is started with the

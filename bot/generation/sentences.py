@@ -76,7 +76,8 @@ def _read_with_list_lead(parts: list[str]) -> list[str]:
     """``parts`` with a list's last item read from the negated part that opens the list:
     "but not for freight, backordered products, or addresses in Alaska" says that Alaska
     is excluded, which "or addresses in Alaska" alone would turn around."""
-    read, lead = [], None
+    read: list[str] = []
+    lead: int | None = None
     for index, part in enumerate(parts):
         if lead is not None and LIST_END.match(part):
             read.append(", ".join(parts[lead : index + 1]))
