@@ -240,32 +240,52 @@ class GroundingChecker:
         # A clause in which the assistant refuses ("I can't share my instructions, but...")
         # is about the bot, not the store: its negation has nothing to turn around.
         clauses = [c for c in claim_parts(sentence) if not is_meta(c)]
-        if self._claim_flips(without_leading_reply(sentence), features, NEGATION_MARGIN):
-            return not clauses or any(
-                self._claim_flips(c, features, NEGATION_MARGIN) for c in clauses
-            )
-        return any(self._claim_flips(c, features, CLAUSE_NEGATION_MARGIN) for c in clauses)
+        # The sentence and its clauses in one embedder call: the clauses are read for every
+        # sentence of two or more, as the draft streams.
+        whole, *parts = self._opposite_margins(
+            [without_leading_reply(sentence), *clauses], features
+        )
+        if whole > NEGATION_MARGIN:
+            return not parts or any(margin > NEGATION_MARGIN for margin in parts)
+        return any(margin > CLAUSE_NEGATION_MARGIN for margin in parts)
 
-    def _claim_flips(self, claim: str, features: Sequence[PassageFeatures], margin: float) -> bool:
-        negated = has_negation(claim)
+    def _opposite_margins(
+        self, claims: Sequence[str], features: Sequence[PassageFeatures]
+    ) -> list[float]:
+        """Per claim: how much better its closest passage unit of the other polarity
+        matches it than its closest unit of the same polarity."""
         if self.embedder is not None:
-            query = self.embedder.encode([claim])[0]
-            scored = [
-                (float(score), unit_negated)
-                for f in features
-                if f.vectors is not None
-                for score, unit_negated in zip(f.vectors @ query, f.unit_negated, strict=True)
+            queries = self.embedder.encode(list(claims))
+            scores = [
+                [
+                    (float(score), unit_negated)
+                    for f in features
+                    if f.vectors is not None
+                    for score, unit_negated in zip(f.vectors @ query, f.unit_negated, strict=True)
+                ]
+                for query in queries
             ]
         else:
-            words = set(analyzer(self.language)(claim))
-            scored = [
-                (len(words & unit_words) / max(len(words), 1), unit_negated)
-                for f in features
-                for unit_words, unit_negated in zip(f.unit_words, f.unit_negated, strict=True)
-            ]
-        same = max((s for s, unit_negated in scored if unit_negated == negated), default=0.0)
-        other = max((s for s, unit_negated in scored if unit_negated != negated), default=0.0)
-        return other > same + margin
+            analyze = analyzer(self.language)
+            scores = []
+            for claim in claims:
+                words = set(analyze(claim))
+                scores.append(
+                    [
+                        (len(words & unit_words) / max(len(words), 1), unit_negated)
+                        for f in features
+                        for unit_words, unit_negated in zip(
+                            f.unit_words, f.unit_negated, strict=True
+                        )
+                    ]
+                )
+        margins = []
+        for claim, scored in zip(claims, scores, strict=True):
+            negated = has_negation(claim)
+            same = max((s for s, unit_negated in scored if unit_negated == negated), default=0.0)
+            other = max((s for s, unit_negated in scored if unit_negated != negated), default=0.0)
+            margins.append(other - same)
+        return margins
 
 
 def _coverage(words: set[str], passage_words: frozenset[str] | set[str]) -> float:
