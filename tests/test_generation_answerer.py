@@ -30,9 +30,13 @@ PASSAGES = [
 QUESTION = "how long do I have to return a lamp?"
 
 
-def run(answerer: GroundedAnswerer, question: str = QUESTION) -> tuple[list[str], FinalAnswer]:
+def run(
+    answerer: GroundedAnswerer,
+    question: str = QUESTION,
+    passages: list[PromptPassage] = PASSAGES,
+) -> tuple[list[str], FinalAnswer]:
     async def collect() -> list[AnswerDelta | FinalAnswer]:
-        return [event async for event in answerer.answer(question, PASSAGES)]
+        return [event async for event in answerer.answer(question, passages)]
 
     events = asyncio.run(collect())
     *deltas, final = events
@@ -248,6 +252,25 @@ def test_no_second_draft_once_a_sentence_was_shown_or_when_switched_off(
 
 
 WRONG = "You can return items within 90 days and get a 50% refund."
+
+
+def test_an_echoed_passage_heading_is_no_answer_and_is_cut_from_a_sentence(
+    embedder: Embedder,
+) -> None:
+    # The heading alone names a topic close to the question, yet answers nothing.
+    generator = SteerableScripted(
+        "Returns policy.", later=("You can return most items within 30 days of delivery.",)
+    )
+    deltas, final = run(make(generator, embedder))
+    assert generator.openings == [("Returns policy.",)]
+    assert final.generated and final.redrafted and deltas == [final.text]
+    assert final.text == "You can return most items within 30 days of delivery."
+    # Glued to the front of a claim, a "Title - Section" heading is dropped; the claim stands.
+    sectioned = [PromptPassage(p.title, p.text, "Time limits") for p in PASSAGES]
+    claim = "You can return most items within 30 days of delivery."
+    glued = ScriptedGenerator(f"Returns policy - Time limits {claim}")
+    deltas, final = run(make(glued, embedder), QUESTION, sectioned)
+    assert final.generated and deltas == [claim] and final.text == claim
 
 
 def test_a_last_draft_starts_with_the_passage_sentence_that_plainly_answers(

@@ -11,6 +11,7 @@ from bot.generation.sentences import (
     says_not_known,
     split_clauses,
     split_sentences,
+    without_heading,
 )
 
 
@@ -99,3 +100,18 @@ def test_a_lists_last_item_is_read_from_the_negated_part_that_opens_the_list() -
     assert "or orders shipped abroad" in split_clauses(
         "Gift wrap is free for most orders, gift cards included, or orders shipped abroad."
     )
+
+
+HEADINGS = ["Account locked or cannot sign in - Account suspended for security", "Cancel an order"]
+
+
+def test_an_echoed_passage_heading_is_no_sentence_and_is_cut_from_the_front_of_one() -> None:
+    assert without_heading(HEADINGS[0], HEADINGS) == ""
+    assert without_heading("Account suspended for security.", HEADINGS) == ""
+    assert without_heading("Cancel an order.", HEADINGS) == ""
+    glued = f"{HEADINGS[0]} We may suspend the account and email you."
+    assert without_heading(glued, HEADINGS) == "We may suspend the account and email you."
+    # An answer that opens with a title's words is an answer, not an echo.
+    own = "Cancel an order yourself within 60 minutes of placing it."
+    assert without_heading(own, HEADINGS) == own
+    assert without_heading("Your account is suspended for security.", HEADINGS).startswith("Your")

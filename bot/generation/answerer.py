@@ -46,6 +46,7 @@ from bot.generation.sentences import (
     is_decline,
     is_meta,
     says_not_known,
+    without_heading,
 )
 from bot.generation.types import (
     ChatMessage,
@@ -107,7 +108,8 @@ class GroundedAnswerer:
             yield await self._fallback(question, passages, FallbackReason.UNSUPPORTED, language)
             return
         must_answer = await asyncio.to_thread(self.checker.must_answer, question, texts)
-        draft = Draft(prompt.messages, question, texts, must_answer)
+        headings = tuple(p.heading for p in passages[: prompt.passages_used])
+        draft = Draft(prompt.messages, question, texts, must_answer, headings)
         async with aclosing(self._write(draft)) as deltas:
             async for delta in deltas:
                 yield delta
@@ -184,6 +186,12 @@ class GroundedAnswerer:
             async with aclosing(self._sentences(draft)) as sentences:
                 async for sentence in sentences:
                     draft.opening = draft.opening or sentence
+                    sentence = without_heading(sentence, draft.headings)
+                    if not sentence:
+                        if any(s.checked for s in draft.accepted):
+                            break  # the model moved on to another passage's heading
+                        draft.reason = FallbackReason.OFF_TOPIC
+                        return
                     if any(s.text == sentence for s in draft.accepted):
                         continue  # a greedy loop repeating itself; the stop criterion ends it soon
                     support = await asyncio.to_thread(self.checker.support, sentence, draft.texts)

@@ -25,6 +25,7 @@ class Draft:
     question: str
     texts: Sequence[str]  # the passages' grounding texts
     must_answer: bool  # the passages answer plainly: a decline is not accepted
+    headings: tuple[str, ...] = ()  # the passages' heading lines, which answer nothing
     avoid: tuple[str, ...] = ()  # openings of rejected drafts this one must not repeat
     given: str = ""  # the first words this draft is started with (a started draft)
     opening: str = ""  # this draft's first sentence
@@ -36,10 +37,17 @@ class Draft:
     def again(self) -> Draft:
         """A fresh draft of the same prompt that must not open the way this one (or one
         before it) did."""
-        avoid = (*self.avoid, self.opening)
-        return Draft(self.messages, self.question, self.texts, self.must_answer, avoid)
+        return self.started_with("")
 
     def started_with(self, words: str) -> Draft:
-        """A fresh draft of the same prompt that starts with ``words``."""
-        avoid = (*self.avoid, self.opening)
-        return Draft(self.messages, self.question, self.texts, self.must_answer, avoid, words)
+        """A fresh draft of the same prompt that starts with ``words`` (none: as the model
+        chooses, but not the way this draft or one before it did)."""
+        return Draft(
+            self.messages,
+            self.question,
+            self.texts,
+            self.must_answer,
+            self.headings,
+            avoid=(*self.avoid, self.opening),
+            given=words,
+        )

@@ -65,9 +65,13 @@ class PromptPassage:
         since the model sees the heading too and a list's claim often lives there."""
         return f"{self.section}:\n{self.text}" if self.section else self.text
 
+    @property
+    def heading(self) -> str:
+        """The line the prompt shows above the passage's text."""
+        return f"{self.title} - {self.section}" if self.section else self.title
+
     def render(self, number: int, text: str | None = None) -> str:
-        heading = f"{self.title} - {self.section}" if self.section else self.title
-        return f"[{number}] {heading}\n{(text if text is not None else self.text).strip()}"
+        return f"[{number}] {self.heading}\n{(text if text is not None else self.text).strip()}"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 # A sentence ends at ., ! or ? (closing quotes/brackets included) followed by space and a
 # character that is not a lower-case letter, or at a line break. A quoted label ("use the
@@ -188,6 +189,24 @@ NOT_KNOWN = re.compile(
 def says_not_known(sentence: str) -> bool:
     """The sentence says the bot does not have the answer (a decline, not a refusal)."""
     return bool(NOT_KNOWN.search(sentence))
+
+
+def without_heading(sentence: str, headings: Sequence[str]) -> str:
+    """``sentence`` without a passage heading echoed in front of it, or "" when it is only
+    a heading. A small model at a loss copies the line above a passage ("Account locked or
+    cannot sign in - Account suspended for security"): it names a topic and answers nothing,
+    yet it matches the passage and the question well enough to pass as a claim. A prompt
+    heading of title and section ("Title - Section") is stripped where it opens a longer
+    sentence; a title or section alone only when it is the whole sentence, since an answer
+    may start with the same words ("Cancel an order yourself within 60 minutes")."""
+    folded = sentence.strip().rstrip(".!:").strip()
+    for heading in headings:
+        parts = [heading, *heading.split(" - ")]
+        if any(folded.casefold() == part.strip().casefold() for part in parts):
+            return ""
+        if " - " in heading and folded.casefold().startswith(heading.casefold() + " "):
+            return sentence.strip()[len(heading) :].strip()
+    return sentence
 
 
 def complete_sentences(buffer: str) -> tuple[list[str], str]:
