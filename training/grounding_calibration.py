@@ -15,6 +15,8 @@ claim against its own question (relevant) and against the other questions about 
 article (answers grounded in the right passages, but to another question). ``--answered``
 chooses the coverage above which a decline is not accepted: ``keep`` of the unanswerable
 questions' shown passages stay below it; the report says how many answerable ones reach it.
+It also gives the coverage a started draft needs (``started_threshold``): where the share of
+answerable questions reaching it most exceeds the share of unanswerable ones (Youden's J).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from bot.generation.grounding import (
     ANSWERED_THRESHOLD,
     RELEVANCE_THRESHOLD,
+    STARTED_THRESHOLD,
     SUPPORT_THRESHOLD,
     GroundingChecker,
 )
@@ -145,6 +148,7 @@ def calibrate_answered(
             (answerable if item.answerable else unanswerable).append(score)
     yes, no = np.array(answerable), np.array(unanswerable)
     threshold = float(np.quantile(no, keep))
+    started = best_separating(yes, no)
     return {
         "answered_threshold": round(threshold, 3),
         "unanswerable_below": round(float(np.mean(no < threshold)), 4),
@@ -152,9 +156,20 @@ def calibrate_answered(
         "shipped_threshold": ANSWERED_THRESHOLD,
         "shipped_unanswerable_below": round(float(np.mean(no < ANSWERED_THRESHOLD)), 4),
         "shipped_answerable_reaching": round(float(np.mean(yes >= ANSWERED_THRESHOLD)), 4),
+        "started_threshold": round(started, 3),
+        "started_answerable_reaching": round(float(np.mean(yes >= started)), 4),
+        "started_unanswerable_reaching": round(float(np.mean(no >= started)), 4),
+        "shipped_started_threshold": STARTED_THRESHOLD,
         "answerable": len(yes),
         "unanswerable": len(no),
     }
+
+
+def best_separating(yes: np.ndarray, no: np.ndarray) -> float:
+    """The score at which the share of ``yes`` reaching it most exceeds that of ``no``."""
+    candidates = np.unique(np.concatenate([yes, no]))
+    gains = [float(np.mean(yes >= t) - np.mean(no >= t)) for t in candidates]
+    return float(candidates[int(np.argmax(gains))])
 
 
 def _shown_passages(

@@ -18,8 +18,8 @@ On the 80 held-out demo questions a second draft turned 10 of the tuned model's 
 into checked answers; a third passed the check more often but answered worse
 (docs/generator-experiments.md).
 
-When every draft was rejected that way and a passage plainly answers the question (the passages'
-``coverage`` reaches the decline check's threshold), one last draft is started with the
+When every draft was rejected that way and a passage is about the question (the passages'
+``coverage`` reaches the checker's ``started_threshold``), one last draft is started with the
 first ``opening_words`` words of the passage sentence closest to the question: the model's
 own openings led nowhere, but given where the answer starts it usually words it well ("Orders
 placed at weekends ship the next business day, so..."). It is checked like any other, and
@@ -107,9 +107,16 @@ class GroundedAnswerer:
         if not texts:
             yield await self._fallback(question, passages, FallbackReason.UNSUPPORTED, language)
             return
-        must_answer = await asyncio.to_thread(self.checker.must_answer, question, texts)
+        coverage = await asyncio.to_thread(self.checker.coverage, question, texts)
         headings = tuple(p.heading for p in passages[: prompt.passages_used])
-        draft = Draft(prompt.messages, question, texts, must_answer, headings)
+        draft = Draft(
+            prompt.messages,
+            question,
+            texts,
+            self.checker.answered(coverage),
+            headings,
+            self.checker.may_start(coverage),
+        )
         async with aclosing(self._write(draft)) as deltas:
             async for delta in deltas:
                 yield delta
@@ -172,7 +179,7 @@ class GroundedAnswerer:
     def _may_start(self, draft: Draft) -> bool:
         return (
             self.opening_words > 0
-            and draft.must_answer
+            and draft.may_start
             and draft.reason in REDRAFT_REASONS
             and not draft.shown
             and isinstance(self.generator, SteerableGenerator)

@@ -26,6 +26,7 @@ class Draft:
     texts: Sequence[str]  # the passages' grounding texts
     must_answer: bool  # the passages answer plainly: a decline is not accepted
     headings: tuple[str, ...] = ()  # the passages' heading lines, which answer nothing
+    may_start: bool = False  # a passage is close enough for a draft started with its words
     avoid: tuple[str, ...] = ()  # openings of rejected drafts this one must not repeat
     given: str = ""  # the first words this draft is started with (a started draft)
     opening: str = ""  # this draft's first sentence
@@ -48,6 +49,7 @@ class Draft:
             self.texts,
             self.must_answer,
             self.headings,
+            self.may_start,
             avoid=(*self.avoid, self.opening),
             given=words,
         )
