@@ -331,6 +331,18 @@ def test_no_draft_is_started_for_the_model_unless_a_passage_is_about_the_questio
         make(switched_off, embedder, opening_words=-1)
 
 
+def test_a_refusal_to_hand_over_is_left_out_and_alone_is_no_answer(embedder: Embedder) -> None:
+    # A person can always be asked for; the channels offer one next to a decline.
+    decline = "I'm sorry, I don't have information about gift wrapping."
+    generator = ScriptedGenerator(f"{decline} I can't connect you with our support team.")
+    deltas, final = run(make(generator, embedder), "do you gift wrap?")
+    assert deltas == [decline] and final.text == decline
+    assert final.generated and final.declined
+    alone = ScriptedGenerator("I can't connect you with our support team.")
+    deltas, final = run(make(alone, embedder), "do you gift wrap?")
+    assert deltas == [] and final.fallback is FallbackReason.UNSUPPORTED
+
+
 def test_reply_words_alone_are_no_answer_and_get_another_draft(embedder: Embedder) -> None:
     # "No." states nothing the passages could back, and is often the wrong answer.
     deltas, final = run(make(ScriptedGenerator("No."), embedder), "can I still return my lamp?")

@@ -7,6 +7,7 @@ import pytest
 from bot.generation.sentences import (
     claim_parts,
     complete_sentences,
+    denies_handoff,
     has_negation,
     says_not_known,
     split_clauses,
@@ -115,3 +116,11 @@ def test_an_echoed_passage_heading_is_no_sentence_and_is_cut_from_the_front_of_o
     own = "Cancel an order yourself within 60 minutes of placing it."
     assert without_heading(own, HEADINGS) == own
     assert without_heading("Your account is suspended for security.", HEADINGS).startswith("Your")
+
+
+def test_a_refusal_to_hand_the_customer_over_is_told_from_an_offer() -> None:
+    assert denies_handoff("I can't connect you with a member of our support team.")
+    assert denies_handoff("I'm unable to transfer you right now.")
+    assert not denies_handoff("I can connect you with a member of our support team.")
+    assert not denies_handoff("I cannot share that, but I can connect you with our team.")
+    assert not denies_handoff("We cannot transfer your points to another account.")

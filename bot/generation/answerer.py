@@ -43,6 +43,7 @@ from bot.generation.prompt import PromptBuilder, PromptPassage, repeats_instruct
 from bot.generation.sentences import (
     LIST_ITEM,
     complete_sentences,
+    denies_handoff,
     is_decline,
     is_meta,
     says_not_known,
@@ -206,6 +207,10 @@ class GroundedAnswerer:
                     if reason is None and draft.must_answer and says_not_known(sentence):
                         reason = FallbackReason.DECLINED
                     if reason is None and repeats_instructions(sentence, system):
+                        reason = FallbackReason.UNSUPPORTED
+                    if reason is None and denies_handoff(sentence):
+                        if _states_or_declines(draft.accepted):
+                            break  # what came before stands; the false refusal is left out
                         reason = FallbackReason.UNSUPPORTED
                     if reason is not None:
                         draft.reason = reason

@@ -27,6 +27,20 @@ OFFER = re.compile(
 )
 
 
+# The bot refusing to hand the customer over ("I can't connect you with our team"): never
+# true, since a person can always be asked for, and it contradicts the handoff offer the
+# channels show next to a decline.
+DENIED_HANDOFF = re.compile(
+    r"\bI\s*(?:'m|’m| am)?\s*(?:cannot|can't|can’t|can not|won't|unable to|not able to)\s+"
+    r"(?:connect you|put you in touch|pass you|hand you over|transfer you)\b",
+    re.IGNORECASE,
+)
+
+
+def denies_handoff(sentence: str) -> bool:
+    return bool(DENIED_HANDOFF.search(sentence))
+
+
 def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_BOUNDARY.split(text.strip()) if s and s.strip()]
 
