@@ -19,25 +19,25 @@ DECLINE = re.compile(
     r"unable|not able)\b",
     re.IGNORECASE,
 )
+HANDOFF = r"(?:connect you|put you in touch|pass you|hand you over|transfer you)"
 OFFER = re.compile(
-    r"\b(?:connect you|put you in touch|pass you|hand you over|transfer you|"
-    r"anything else|happy to help|glad to help|I can help|help you with|"
+    rf"\b(?:{HANDOFF}|anything else|happy to help|glad to help|I can help|help you with|"
     r"contact (?:our|the) support team)\b",
     re.IGNORECASE,
 )
 
 
-# The bot refusing to hand the customer over ("I can't connect you with our team"): never
-# true, since a person can always be asked for, and it contradicts the handoff offer the
-# channels show next to a decline.
 DENIED_HANDOFF = re.compile(
-    r"\bI\s*(?:'m|’m| am)?\s*(?:cannot|can't|can’t|can not|won't|unable to|not able to)\s+"
-    r"(?:connect you|put you in touch|pass you|hand you over|transfer you)\b",
+    rf"\bI\s*(?:'m|’m| am)?\s*(?:cannot|can't|can’t|can not|won't|unable to|not able to)\s+"
+    rf"{HANDOFF}\b",
     re.IGNORECASE,
 )
 
 
 def denies_handoff(sentence: str) -> bool:
+    """The bot refusing to hand the customer over ("I can't connect you with our team"):
+    never true, since a person can always be asked for, and it contradicts the handoff
+    offer the channels show next to a decline."""
     return bool(DENIED_HANDOFF.search(sentence))
 
 
