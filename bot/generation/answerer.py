@@ -195,10 +195,11 @@ class GroundedAnswerer:
                 async for sentence in sentences:
                     draft.opening = draft.opening or sentence
                     sentence = without_heading(sentence, draft.headings)
-                    if not sentence:
-                        if any(s.checked for s in draft.accepted):
-                            break  # the model moved on to another passage's heading
-                        draft.reason = FallbackReason.OFF_TOPIC
+                    unusable = _unusable(sentence)
+                    if unusable is not None:  # told by its words alone, before any check
+                        if _states_or_declines(draft.accepted):
+                            break  # what came before stands; this sentence is left out
+                        draft.reason = unusable
                         return
                     if any(s.text == sentence for s in draft.accepted):
                         continue  # a greedy loop repeating itself; the stop criterion ends it soon
@@ -207,10 +208,6 @@ class GroundedAnswerer:
                     if reason is None and draft.must_answer and says_not_known(sentence):
                         reason = FallbackReason.DECLINED
                     if reason is None and repeats_instructions(sentence, system):
-                        reason = FallbackReason.UNSUPPORTED
-                    if reason is None and denies_handoff(sentence):
-                        if _states_or_declines(draft.accepted):
-                            break  # what came before stands; the false refusal is left out
                         reason = FallbackReason.UNSUPPORTED
                     if reason is not None:
                         draft.reason = reason
@@ -344,6 +341,18 @@ def _states_or_declines(accepted: Sequence[SentenceSupport]) -> bool:
     """Whether an accepted draft holds a checked claim, or declines or offers a person;
     reply words alone ("No.") do neither."""
     return any(s.checked or is_meta(s.text) for s in accepted)
+
+
+def _unusable(sentence: str) -> FallbackReason | None:
+    """Why a draft sentence can never be shown, whatever the passages say, or None: nothing
+    left once an echoed passage heading was cut (a heading names a topic and answers
+    nothing), or a refusal to hand the customer over (never true: a person can always be
+    asked for, and the channels offer one next to a decline)."""
+    if not sentence:
+        return FallbackReason.OFF_TOPIC
+    if denies_handoff(sentence):
+        return FallbackReason.UNSUPPORTED
+    return None
 
 
 def _after_lead_in(lead_in: str, text: str) -> str:
